@@ -1,0 +1,35 @@
+# Every target creates .venv when it is missing and installs the project into it.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install lab test lessons lint clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "NAS Lab needs Python 3.10 or newer; set PYTHON=python3.x")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab --notebook-dir=lessons
+
+test: install
+	$(VENV)/bin/nas-lab lessons check
+	NAS_LAB_FAST=1 NAS_LAB_STRICT=1 $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env
+
+lessons: install
+	$(VENV)/bin/nas-lab lessons build
+
+lint: install
+	$(VENV)/bin/ruff check nas_lab tests benchmarks
+	$(VENV)/bin/ruff format --check nas_lab tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache
