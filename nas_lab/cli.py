@@ -1,0 +1,120 @@
+"""The ``nas-lab`` command: one sub-command per module, as in otter-grader.
+
+Each verb is added by one small ``add_<verb>`` function that declares its arguments and sets
+``run``, a function that imports the verb's module only when called. So ``nas-lab --help`` stays
+fast and never imports torch. To add a verb, write ``add_<verb>`` and list it in ``VERBS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+
+Verbs = argparse._SubParsersAction  # what `add_subparsers` returns
+
+
+def version() -> str:
+    """The installed version, read from package metadata (no heavy imports)."""
+    try:
+        return metadata.version("nas_lab")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        from nas_lab import __version__
+
+        return __version__
+
+
+def fail(verb: str, error: Exception) -> int:
+    """Report an error the user can fix as one line on stderr (no traceback); exit status 1."""
+    print(f"nas-lab {verb}: error: {error}", file=sys.stderr)
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------
+# nas-lab lessons build | check
+# ---------------------------------------------------------------------------------------------
+
+
+def add_lessons(verbs: Verbs) -> None:
+    lessons = verbs.add_parser(
+        "lessons",
+        help="generate student lessons from the master solutions, or check they are in step",
+        description="lessons/NN_slug.ipynb is generated from solutions/NN_slug.ipynb: "
+        "solution regions stubbed, outputs cleared, solution-only cells dropped.",
+    )
+    actions = lessons.add_subparsers(dest="action", required=True, metavar="{build,check}")
+    build = actions.add_parser("build", help="write lessons/ from solutions/")
+    check = actions.add_parser("check", help="exit 1 when lessons/ differs from a fresh build")
+    for sub, run in ((build, _lessons_build), (check, _lessons_check)):
+        sub.add_argument(
+            "--solutions",
+            default="solutions",
+            metavar="DIR",
+            help="folder of master notebooks (default: ./solutions)",
+        )
+        sub.add_argument(
+            "--lessons",
+            default="lessons",
+            metavar="DIR",
+            help="folder of generated lessons (default: ./lessons)",
+        )
+        sub.set_defaults(run=run)
+
+
+def _lessons_build(args: argparse.Namespace) -> int:
+    from nas_lab import lessons
+
+    try:
+        written = lessons.build(args.solutions, args.lessons)
+    except (ValueError, OSError) as error:  # a broken master, a missing folder: one line
+        return fail("lessons build", error)
+    if not written:
+        print(f"no master notebooks in {args.solutions}: nothing to build")
+    for path in written:
+        print(f"built {path}")
+    return 0
+
+
+def _lessons_check(args: argparse.Namespace) -> int:
+    from nas_lab import lessons
+
+    try:
+        problems = lessons.stale(args.solutions, args.lessons)
+    except OSError as error:
+        return fail("lessons check", error)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} lesson problem(s) found")
+        return 1
+    print(f"{args.lessons} is in step with {args.solutions}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser and the entry point.
+# ---------------------------------------------------------------------------------------------
+
+VERBS: list[Callable[[Verbs], None]] = [add_lessons]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="nas-lab", description="NAS Lab: a hands-on course in Neural Architecture Search."
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    verbs = top.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+    for add in VERBS:
+        add(verbs)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``nas-lab`` with ``argv`` (default: the command line); return the exit status."""
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
