@@ -1,0 +1,61 @@
+"""Interactive explorers for the lessons. The logic is plain functions, tested without a browser;
+the widgets only wire them to controls."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from nas_lab.spaces import nb201
+
+
+@cache
+def class_sizes() -> dict[nb201.Cell, int]:
+    """Number of cell strings in each isomorphism class, keyed by the class's representative."""
+    sizes: dict[nb201.Cell, int] = {}
+    for cell in nb201.all_cells():
+        rep = cell.canonical()
+        sizes[rep] = sizes.get(rep, 0) + 1
+    return sizes
+
+
+def describe_cell(ops: tuple[str, ...], channels: int = 8) -> dict:
+    """What the cell builder shows for a choice of six operations."""
+    cell = nb201.Cell(tuple(ops))
+    params, flops = nb201.params_and_flops(cell, C=channels)
+    rep = cell.canonical()
+    return {
+        "cell": str(cell),
+        "canonical": str(rep),
+        "class_size": class_sizes()[rep],
+        "params": params,
+        "flops": flops,
+    }
+
+
+def cell_builder(channels: int = 8):
+    """Six drop-downs, one per edge, beside the drawing, canonical form and cost of the cell.
+
+    Returns the widget: make it the last expression of a cell to display it."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    pickers = [
+        widgets.Dropdown(options=nb201.OPS, value="nor_conv_3x3", description=f"{i} → {j}")
+        for i, j in nb201.EDGES
+    ]
+    out = widgets.Output()
+
+    def redraw(_=None) -> None:
+        info = describe_cell(tuple(p.value for p in pickers), channels)
+        with out:
+            out.clear_output(wait=True)
+            nb201.draw(nb201.Cell.from_string(info["cell"]))
+            plt.show()
+            print(f"canonical form: {info['canonical']}")
+            print(f"strings in its isomorphism class: {info['class_size']}")
+            print(f"network: {info['params']:,} parameters, {info['flops']:,} FLOPs (8x8 input)")
+
+    for picker in pickers:
+        picker.observe(redraw, names="value")
+    redraw()
+    return widgets.HBox([widgets.VBox(pickers), out])
