@@ -161,6 +161,9 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
+    def _ipython_display_(self) -> None:
+        """Nothing: `check` has printed the verdict already, once is enough in a notebook."""
+
     def __str__(self) -> str:
         mark = "PASS" if self.passed else "FAIL"
         score = f"{self.points}/{self.max_points} points"
