@@ -43,19 +43,21 @@ def cell_builder(channels: int = 8):
         widgets.Dropdown(options=nb201.OPS, value="nor_conv_3x3", description=f"{i} → {j}")
         for i, j in nb201.EDGES
     ]
-    out = widgets.Output()
+    figure, summary = widgets.Output(), widgets.HTML()
 
     def redraw(_=None) -> None:
         info = describe_cell(tuple(p.value for p in pickers), channels)
-        with out:
-            out.clear_output(wait=True)
+        summary.value = (
+            f"<b>canonical form</b> {info['canonical']}<br>"
+            f"<b>strings in its isomorphism class</b> {info['class_size']}<br>"
+            f"<b>network</b> {info['params']:,} parameters, {info['flops']:,} FLOPs (8x8 input)"
+        )
+        with figure:
+            figure.clear_output(wait=True)
             nb201.draw(nb201.Cell.from_string(info["cell"]))
             plt.show()
-            print(f"canonical form: {info['canonical']}")
-            print(f"strings in its isomorphism class: {info['class_size']}")
-            print(f"network: {info['params']:,} parameters, {info['flops']:,} FLOPs (8x8 input)")
 
     for picker in pickers:
         picker.observe(redraw, names="value")
     redraw()
-    return widgets.HBox([widgets.VBox(pickers), out])
+    return widgets.HBox([widgets.VBox(pickers), widgets.VBox([figure, summary])])
