@@ -1,0 +1,230 @@
+"""Building the benchmark: every unique NAS-Bench-201 cell trained on digits with one recipe.
+
+NAS-Bench-201 (Dong & Yang, ICLR 2020) trained each of the 15,625 cells on CIFAR-10 and
+published the results, so that a search could look up what it would have trained. We do the same
+on a laptop: the 6,466 isomorphism classes (one training per class, for each seed), on the
+digits data, with a small network and a short recipe.
+
+The build is a log of JSON lines, one record per finished job, appended by the main process only:
+- ``{"kind": "arch", ...}``: parameters, FLOPs and CPU latency of a class's representative;
+- ``{"kind": "run", "seed": s, ...}``: its training curve and final accuracies for seed ``s``.
+Killed at any moment and rerun, it keeps every complete record, drops a torn last line, and does
+only what is missing; the log can be committed half-way and the build continued elsewhere.
+``pack`` turns a complete log into the compact table that ``nas_lab.bench.load`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from nas_lab import data
+from nas_lab.cost import count_params
+from nas_lab.spaces import nb201
+from nas_lab.train import seed_everything, train
+
+LOG_NAME = "records.jsonl"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides a record. Changing any field makes a different benchmark."""
+
+    dataset: str = "digits"
+    data_seed: int = 0  # the train/val/test split is the same for every training seed
+    channels: int = 8  # C of the NAS-Bench-201 skeleton (16 in the paper)
+    cells_per_stage: int = 1  # N (5 in the paper)
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    threads: int = 1  # torch threads per worker: training, and latency measured at this count
+    latency_train_batch: int = 64
+
+
+RECIPE = Recipe()
+
+
+def build_order(seed: int = 0) -> list[nb201.Cell]:
+    """The unique cells in a seeded random order, so a partial build is a uniform sample."""
+    cells = nb201.unique_cells()
+    return [cells[i] for i in np.random.default_rng(seed).permutation(len(cells))]
+
+
+# ---------------------------------------------------------------------------------------------
+# One job: measure a cell, train it for some seeds
+# ---------------------------------------------------------------------------------------------
+
+
+def measure_latency(model: torch.nn.Module, batch: int, recipe: Recipe) -> float:
+    """Median forward latency in milliseconds (torch.utils.benchmark: warm-up, then at least
+    0.2 s of timed runs) at ``recipe.threads`` threads."""
+    from torch.utils.benchmark import Timer
+
+    x = torch.zeros(batch, 1, 8, 8)
+    model.eval()
+    with torch.no_grad():
+        timer = Timer("model(x)", globals={"model": model, "x": x}, num_threads=recipe.threads)
+        return timer.blocked_autorange(min_run_time=0.2).median * 1e3
+
+
+def arch_record(cell: nb201.Cell, recipe: Recipe) -> dict:
+    seed_everything(0)
+    net = nb201.build_network(cell, C=recipe.channels, N=recipe.cells_per_stage, device="cpu")
+    params, flops = nb201.params_and_flops(cell, C=recipe.channels, N=recipe.cells_per_stage)
+    assert params == count_params(net)
+    return {
+        "kind": "arch",
+        "arch": str(cell),
+        "params": params,
+        "flops": flops,
+        "latency_ms_batch1": round(measure_latency(net, 1, recipe), 5),
+        "latency_ms_train_batch": round(measure_latency(net, recipe.latency_train_batch, recipe), 5),
+    }
+
+
+_SPLITS: dict[tuple, data.Splits] = {}
+
+
+def run_record(cell: nb201.Cell, seed: int, recipe: Recipe, device: str = "cpu") -> dict:
+    """Train ``cell`` with the recipe and ``seed``: the same seed gives the same numbers."""
+    key = (recipe.dataset, recipe.data_seed)
+    if key not in _SPLITS:
+        _SPLITS[key] = data.load(recipe.dataset, seed=recipe.data_seed)
+    seed_everything(seed)  # the initial weights come from the seed too
+    net = nb201.build_network(cell, C=recipe.channels, N=recipe.cells_per_stage, device=device)
+    history = train(
+        net,
+        _SPLITS[key],
+        epochs=recipe.epochs,
+        lr=recipe.lr,
+        batch_size=recipe.batch_size,
+        weight_decay=recipe.weight_decay,
+        seed=seed,
+        device=device,
+        progress=False,
+    )
+    return {
+        "kind": "run",
+        "arch": str(cell),
+        "seed": seed,
+        "train_loss": [round(v, 5) for v in history.train_loss],
+        "val_acc": [round(v, 5) for v in history.val_acc],
+        "test_acc": round(history.test_acc, 5),
+        "train_time": round(history.train_time, 4),
+    }
+
+
+def _job(task: tuple[str, tuple[int, ...], bool, Recipe]) -> list[dict]:
+    arch, seeds, need_arch, recipe = task
+    torch.set_num_threads(recipe.threads)
+    cell = nb201.Cell.from_string(arch)
+    records = [arch_record(cell, recipe)] if need_arch else []
+    return records + [run_record(cell, s, recipe) for s in seeds]
+
+
+# ---------------------------------------------------------------------------------------------
+# The log: append-only, resumable
+# ---------------------------------------------------------------------------------------------
+
+
+def read_log(path: Path) -> list[dict]:
+    """Every complete record of the log. A torn last line (a kill during a write) is dropped and
+    the file rewritten without it, so that appending can go on cleanly."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    records, good = [], []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+            good.append(line)
+        except json.JSONDecodeError:
+            continue
+    if len(good) != len(lines) or (lines and not path.read_text().endswith("\n")):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in good))
+        os.replace(tmp, path)
+    return records
+
+
+def pending(records: Iterable[dict], cells: Sequence[nb201.Cell], seeds: Sequence[int]):
+    """The tasks still to do: (arch, seeds missing, whether the arch record is missing)."""
+    have_arch = {r["arch"] for r in records if r["kind"] == "arch"}
+    have_run = {(r["arch"], r["seed"]) for r in records if r["kind"] == "run"}
+    for cell in cells:
+        arch = str(cell)
+        missing = tuple(s for s in seeds if (arch, s) not in have_run)
+        if missing or arch not in have_arch:
+            yield arch, missing, arch not in have_arch
+
+
+def build(
+    out: str | Path,
+    seeds: Sequence[int] = (0, 1),
+    workers: int = 2,
+    limit: int | None = None,
+    recipe: Recipe = RECIPE,
+    progress: bool = True,
+) -> Path:
+    """Train what is missing from the log in ``out`` and return the log's path.
+
+    ``limit`` builds only the first ``limit`` cells of the build order (a uniform sample)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / LOG_NAME
+    _check_recipe(out, recipe)
+    cells = build_order()[:limit]
+    tasks = [(a, s, need, recipe) for a, s, need in pending(read_log(log), cells, seeds)]
+    done = len(cells) - len(tasks)
+    bar = tqdm(total=len(cells), initial=done, desc="bench build", unit="cell", disable=not progress)
+    with log.open("a") as sink, _pool(workers) as pool:
+        for records in pool.imap_unordered(_job, tasks):
+            sink.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+            sink.flush()
+            os.fsync(sink.fileno())
+            bar.update()
+    bar.close()
+    return log
+
+
+def _check_recipe(out: Path, recipe: Recipe) -> None:
+    """A log belongs to one recipe: refuse to mix records of two."""
+    path = out / "recipe.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != asdict(recipe):
+            raise ValueError(
+                f"{out} holds records of another recipe ({path}); build into a new folder"
+            )
+    else:
+        path.write_text(json.dumps(asdict(recipe), indent=1) + "\n")
+
+
+class _Inline:
+    """A stand-in for a pool when workers == 1 (no processes: easier to debug and to test)."""
+
+    def imap_unordered(self, fn, items):
+        return map(fn, items)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _pool(workers: int):
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1; got {workers}")
+    if workers == 1:
+        return _Inline()
+    return multiprocessing.get_context("spawn").Pool(workers)
