@@ -93,10 +93,43 @@ def _lessons_check(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# nas-lab bench build
+# ---------------------------------------------------------------------------------------------
+
+
+def add_bench(verbs: Verbs) -> None:
+    bench = verbs.add_parser(
+        "bench",
+        help="build the NAS-Bench-201-on-digits table",
+        description="Train every unique NAS-Bench-201 cell on digits with one recipe.",
+    )
+    actions = bench.add_subparsers(dest="action", required=True, metavar="{build}")
+    build = actions.add_parser(
+        "build", help="train what is missing (resumable: rerun after a kill to continue)"
+    )
+    build.add_argument("--out", required=True, metavar="PATH", help="folder of the build log")
+    build.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
+    build.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    build.add_argument("--limit", type=int, default=None, help="only the first N cells")
+    build.set_defaults(run=_bench_build)
+
+
+def _bench_build(args: argparse.Namespace) -> int:
+    from nas_lab.bench import build
+
+    try:
+        log = build.build(args.out, seeds=args.seeds, workers=args.workers, limit=args.limit)
+    except (ValueError, OSError) as error:
+        return fail("bench build", error)
+    print(f"build log: {log}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser and the entry point.
 # ---------------------------------------------------------------------------------------------
 
-VERBS: list[Callable[[Verbs], None]] = [add_lessons]
+VERBS: list[Callable[[Verbs], None]] = [add_lessons, add_bench]
 
 
 def parser() -> argparse.ArgumentParser:
