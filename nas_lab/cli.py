@@ -103,7 +103,7 @@ def add_bench(verbs: Verbs) -> None:
         help="build the NAS-Bench-201-on-digits table",
         description="Train every unique NAS-Bench-201 cell on digits with one recipe.",
     )
-    actions = bench.add_subparsers(dest="action", required=True, metavar="{build}")
+    actions = bench.add_subparsers(dest="action", required=True, metavar="{build,pack,verify}")
     build = actions.add_parser(
         "build", help="train what is missing (resumable: rerun after a kill to continue)"
     )
@@ -112,6 +112,16 @@ def add_bench(verbs: Verbs) -> None:
     build.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     build.add_argument("--limit", type=int, default=None, help="only the first N cells")
     build.set_defaults(run=_bench_build)
+    pack = actions.add_parser("pack", help="turn a complete build log into the shipped table")
+    pack.add_argument("--log", default="data/nb201_digits", metavar="PATH", help="build folder")
+    pack.add_argument("--out", default="data/nb201_digits.npz", metavar="FILE", help="table")
+    pack.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
+    pack.set_defaults(run=_bench_pack)
+    verify = actions.add_parser("verify", help="retrain a random sample and compare")
+    verify.add_argument("--sample", type=int, default=3, help="how many architectures")
+    verify.add_argument("--table", default=None, metavar="FILE", help="default: the shipped one")
+    verify.add_argument("--seed", type=int, default=0, help="which sample")
+    verify.set_defaults(run=_bench_verify)
 
 
 def _bench_build(args: argparse.Namespace) -> int:
@@ -123,6 +133,37 @@ def _bench_build(args: argparse.Namespace) -> int:
         return fail("bench build", error)
     print(f"build log: {log}")
     return 0
+
+
+def _bench_pack(args: argparse.Namespace) -> int:
+    from nas_lab.bench import build
+
+    try:
+        manifest = build.pack(args.log, args.out, seeds=args.seeds)
+    except (ValueError, OSError) as error:
+        return fail("bench pack", error)
+    print(f"wrote {args.out} (sha256 {manifest['sha256'][:12]}...)")
+    for key, value in manifest["stats"].items():
+        print(f"  {key}: {value:.4g}")
+    return 0
+
+
+def _bench_verify(args: argparse.Namespace) -> int:
+    from nas_lab.bench import build
+
+    try:
+        rows = build.verify(args.table, sample=args.sample, seed=args.seed)
+    except (ValueError, OSError) as error:
+        return fail("bench verify", error)
+    for r in rows:
+        verdict = "exact" if r["exact"] else ("ok" if r["ok"] else "MISMATCH")
+        print(
+            f"{verdict:8s} recorded {r['recorded_val_acc']:.4f}  retrained "
+            f"{r['retrained_val_acc']:.4f}  seed {r['seed']}  {r['arch']}"
+        )
+    bad = sum(not r["ok"] for r in rows)
+    print(f"{len(rows) - bad} of {len(rows)} reproduced within {build.VERIFY_TOLERANCE}")
+    return 1 if bad else 0
 
 
 # ---------------------------------------------------------------------------------------------

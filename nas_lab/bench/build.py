@@ -273,3 +273,134 @@ def _pool(workers: int):
     if workers == 1:
         return _Inline()
     return multiprocessing.get_context("spawn").Pool(workers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Packing a complete log into the shipped table, with its manifest
+# ---------------------------------------------------------------------------------------------
+
+
+def to_arrays(records: Sequence[dict], seeds: Sequence[int], require_complete: bool = True):
+    """The table's arrays from the log's records, one row per class, in build order."""
+    archs = {r["arch"]: r for r in records if r["kind"] == "arch"}
+    runs = {(r["arch"], r["seed"]): r for r in records if r["kind"] == "run"}
+    order = [str(c) for c in build_order()]
+    rows = [a for a in order if a in archs and all((a, s) in runs for s in seeds)]
+    if require_complete and len(rows) != len(order):
+        raise ValueError(
+            f"the log holds {len(rows)} of {len(order)} complete cells; finish it with "
+            "`nas-lab bench build` (it resumes) before packing"
+        )
+    rows.sort(key=lambda a: nb201.Cell.from_string(a).index)
+
+    def per_run(key: str, dtype=np.float32) -> np.ndarray:
+        return np.array([[runs[(a, s)][key] for s in seeds] for a in rows], dtype=dtype)
+
+    def per_arch(key: str, dtype) -> np.ndarray:
+        return np.array([archs[a][key] for a in rows], dtype=dtype)
+
+    return {
+        "archs": np.array(rows),
+        "seeds": np.array(seeds, dtype=np.int64),
+        "val_acc": per_run("val_acc"),
+        "train_loss": per_run("train_loss"),
+        "test_acc": per_run("test_acc"),
+        "train_time": per_run("train_time"),
+        "params": per_arch("params", np.int64),
+        "flops": per_arch("flops", np.int64),
+        "latency_ms_batch1": per_arch("latency_ms_batch1", np.float32),
+        "latency_ms_train_batch": per_arch("latency_ms_train_batch", np.float32),
+    }
+
+
+def table_stats(arrays: dict[str, np.ndarray]) -> dict:
+    """How the table discriminates: the accuracy distribution and its noise across seeds."""
+    from scipy.stats import spearmanr
+
+    final = arrays["val_acc"][:, :, -1]  # (cells, seeds)
+    mean = final.mean(axis=1)
+    better = mean >= np.median(mean)
+    stats = {
+        "cells": int(len(mean)),
+        "val_acc_best": float(mean.max()),
+        "val_acc_median": float(np.median(mean)),
+        "share_near_chance": float(np.mean(mean < 0.2)),  # ten classes: chance is 0.1
+        "test_acc_best": float(arrays["test_acc"].mean(axis=1).max()),
+    }
+    if final.shape[1] >= 2:
+        stats["seed_spearman_all"] = float(spearmanr(final[:, 0], final[:, 1])[0])
+        stats["seed_spearman_better_half"] = float(spearmanr(final[better, 0], final[better, 1])[0])
+    for epoch in range(1, arrays["val_acc"].shape[2]):
+        early = arrays["val_acc"][:, :, epoch - 1].mean(axis=1)
+        stats[f"spearman_epoch{epoch}_vs_final"] = float(spearmanr(early, mean)[0])
+    stats["spearman_val_vs_test"] = float(spearmanr(mean, arrays["test_acc"].mean(axis=1))[0])
+    return stats
+
+
+def pack(
+    log_dir: str | Path,
+    table: str | Path,
+    seeds: Sequence[int] = (0, 1),
+    require_complete: bool = True,
+) -> dict:
+    """Write the table (``.npz``) and its manifest (sha256, command, recipe, machine, stats)."""
+    import datetime
+
+    from nas_lab.bench import manifest_path, sha256
+
+    log_dir, table = Path(log_dir), Path(table)
+    arrays = to_arrays(read_log(log_dir / LOG_NAME), seeds, require_complete)
+    np.savez_compressed(table, **arrays)
+    sessions = [json.loads(x) for x in (log_dir / "sessions.jsonl").read_text().splitlines()]
+    manifest = {
+        "file": table.name,
+        "sha256": sha256(table),
+        "command": f"nas-lab bench build --out {log_dir} --seeds {' '.join(map(str, seeds))} "
+        f"--workers 2 && nas-lab bench pack --log {log_dir} --out {table}",
+        "recipe": json.loads((log_dir / "recipe.json").read_text()),
+        "packed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "packed_by": machine(),
+        "build_sessions": sessions,
+        "stats": table_stats(arrays),
+    }
+    manifest_path(table).write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# Verifying: retrain a sample and compare with the table
+# ---------------------------------------------------------------------------------------------
+
+# Same machine and torch version: a retraining repeats the table number for number. Elsewhere,
+# floating-point differences can flip a few borderline images (one image is 0.28% of the 359
+# validation images), so a final validation accuracy within 3 points counts as reproduced.
+VERIFY_TOLERANCE = 0.03
+
+
+def verify(table: str | Path | None = None, sample: int = 3, seed: int = 0) -> list[dict]:
+    """Retrain ``sample`` random architectures of the table with its recipe and compare."""
+    from nas_lab.bench import load
+
+    bench = load(table)
+    recipe = Recipe(**bench.manifest["recipe"])
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arch in (bench.archs[i] for i in rng.choice(len(bench), size=sample, replace=False)):
+        train_seed = bench.seeds[0]
+        again = run_record(nb201.Cell.from_string(arch), train_seed, recipe)
+        recorded = bench.query(arch, seed=train_seed)
+        diff = abs(again["val_acc"][-1] - recorded.val_acc)
+        rows.append(
+            {
+                "arch": arch,
+                "seed": train_seed,
+                "recorded_val_acc": recorded.val_acc,
+                "retrained_val_acc": again["val_acc"][-1],
+                "abs_diff": diff,
+                "exact": np.allclose(
+                    again["val_acc"], bench.arrays["val_acc"][bench.row(arch), 0], atol=1e-5
+                ),
+                "ok": diff <= VERIFY_TOLERANCE,
+            }
+        )
+    return rows
