@@ -116,6 +116,9 @@ def add_bench(verbs: Verbs) -> None:
     pack.add_argument("--log", default="data/nb201_digits", metavar="PATH", help="build folder")
     pack.add_argument("--out", default="data/nb201_digits.npz", metavar="FILE", help="table")
     pack.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
+    pack.add_argument(
+        "--partial", action="store_true", help="pack an unfinished log (a uniform sample)"
+    )
     pack.set_defaults(run=_bench_pack)
     verify = actions.add_parser("verify", help="retrain a random sample and compare")
     verify.add_argument("--sample", type=int, default=3, help="how many architectures")
@@ -139,7 +142,9 @@ def _bench_pack(args: argparse.Namespace) -> int:
     from nas_lab.bench import build
 
     try:
-        manifest = build.pack(args.log, args.out, seeds=args.seeds)
+        manifest = build.pack(
+            args.log, args.out, seeds=args.seeds, require_complete=not args.partial
+        )
     except (ValueError, OSError) as error:
         return fail("bench pack", error)
     print(f"wrote {args.out} (sha256 {manifest['sha256'][:12]}...)")

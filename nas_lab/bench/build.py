@@ -356,11 +356,13 @@ def pack(
         "file": table.name,
         "sha256": sha256(table),
         "command": f"nas-lab bench build --out {log_dir} --seeds {' '.join(map(str, seeds))} "
-        f"--workers 2 && nas-lab bench pack --log {log_dir} --out {table}",
+        f"--workers 2 && nas-lab bench pack --log {log_dir} --out {table}"
+        + ("" if require_complete else " --partial"),
         "recipe": json.loads((log_dir / "recipe.json").read_text()),
         "packed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "packed_by": machine(),
         "build_sessions": sessions,
+        "complete": len(arrays["archs"]) == len(nb201.unique_cells()),
         "stats": table_stats(arrays),
     }
     manifest_path(table).write_text(json.dumps(manifest, indent=1) + "\n")
