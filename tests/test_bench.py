@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from nas_lab import bench
 from nas_lab.bench import build
@@ -120,5 +121,10 @@ def test_clock_charges_recorded_training_time(tiny):
 
 
 def test_verify_reproduces_one_architecture(tiny):
-    (row,) = build.verify(tiny / "table.npz", sample=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # a fresh process's default: the recipe's own count must win
+    try:
+        (row,) = build.verify(tiny / "table.npz", sample=1)
+    finally:
+        torch.set_num_threads(threads)
     assert row["exact"] and row["ok"] and row["abs_diff"] < 1e-6
