@@ -1,0 +1,56 @@
+"""Black-box search strategies, one module per method family, behind one ask-and-tell interface.
+
+As in NNI, the search space, the strategy and the evaluator are separate objects: a strategy
+proposes (``ask``) and learns from the answer (``tell``); ``run`` connects it to the benchmark's
+simulated clock, so every strategy is charged the same recorded training time for what it tries.
+
+    from nas_lab import bench
+    from nas_lab.strategies import run
+    from nas_lab.strategies.evolution import RegularizedEvolution
+    clock = run(RegularizedEvolution(seed=0), bench.load(), budget=600, seed=0)
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Protocol
+
+import numpy as np
+
+from nas_lab.bench import Benchmark, BudgetExhausted, Result, SimulatedClock
+from nas_lab.spaces import as_rng, nb201
+
+
+class Strategy(Protocol):
+    """What every search strategy offers: propose a cell, learn from its result."""
+
+    def ask(self) -> nb201.Cell: ...
+
+    def tell(self, cell: nb201.Cell, result: Result) -> None: ...
+
+
+def run(
+    strategy: Strategy,
+    bench: Benchmark,
+    budget: float,
+    seed: int | np.random.Generator,
+    max_steps: int | None = None,
+) -> SimulatedClock:
+    """Ask, query the table through a fresh simulated clock, tell, until the budget is spent.
+
+    The run sees one recorded training per architecture (a table seed drawn from ``seed``), noise
+    and all, as a real search would; the query that spends the budget completes, the next ask is
+    not answered. Returns the clock: its trajectory is the run's record."""
+    if not budget > 0:
+        raise ValueError(f"budget must be a positive number of simulated seconds, got {budget!r}")
+    rng = as_rng(seed)
+    clock = bench.clock(budget, seed=bench.seeds[int(rng.integers(len(bench.seeds)))])
+    steps = 0
+    with suppress(BudgetExhausted):
+        while max_steps is None or steps < max_steps:
+            if clock.exhausted:
+                break
+            cell = strategy.ask()
+            strategy.tell(cell, clock.query(cell))
+            steps += 1
+    return clock
