@@ -1,0 +1,329 @@
+"""NSGA-II: search for the trade-off between accuracy and cost, not for one best cell.
+
+Deb, Pratap, Agarwal & Meyarivan, "A Fast and Elitist Multiobjective Genetic Algorithm: NSGA-II",
+IEEE Transactions on Evolutionary Computation 6(2), 2002. With two or more objectives there is
+no single best architecture, only a Pareto front: the cells that no other cell beats on every
+objective at once. NSGA-II evolves a population toward that front and spreads it along it.
+
+Convention: every objective is MAXIMISED (Deb minimises; a minus sign converts one to the
+other). A strategy names its objectives as fields of ``bench.Result`` with a sign, e.g.
+``("val_acc", "-params")``: maximise accuracy, minimise parameters.
+
+The file follows the paper:
+
+1. dominance and the fast non-dominated sort (Section III-A);
+2. the crowding distance and the crowded-comparison operator (Section III-B);
+3. elitist survival of parents plus children (Section III-C, the main loop);
+4. measuring a front: ``pareto_front`` and the 2-D hypervolume;
+5. ``NSGA2``, the ask-and-tell strategy over NAS-Bench-201 cells.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from nas_lab.bench import Result
+from nas_lab.spaces import as_rng, nb201
+from nas_lab.strategies.evolution import Mutation, crossover
+
+
+def _as_points(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Objective vectors as an (n, m) float array; a clear error for anything else."""
+    array = np.asarray(points, dtype=float)
+    if array.ndim == 1 and array.size == 0:
+        return array.reshape(0, 1)
+    if array.ndim != 2:
+        raise ValueError(
+            f"points must be a 2-D array, one row per solution and one column per objective; "
+            f"got shape {array.shape} (for one objective pass a column, e.g. x[:, None])"
+        )
+    if np.isnan(array).any():
+        raise ValueError("points contain NaN; drop or fill those solutions before sorting")
+    return array
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Dominance and the fast non-dominated sort (Section III-A)
+# --------------------------------------------------------------------------------------------
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` dominates ``b``: at least as good on every objective, strictly better on one."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return bool(np.all(a >= b) and np.any(a > b))
+
+
+def domination_matrix(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """D[p, q] = True when point p dominates point q: all n x n comparisons at once."""
+    points = _as_points(points)
+    at_least = np.ones((len(points), len(points)), dtype=bool)
+    better = np.zeros_like(at_least)
+    for column in points.T:  # one objective at a time keeps memory at n x n
+        at_least &= column[:, None] >= column[None, :]
+        better |= column[:, None] > column[None, :]
+    return at_least & better
+
+
+def non_dominated_sort(points: Sequence[Sequence[float]] | np.ndarray) -> list[list[int]]:
+    """Fronts F1, F2, ... as lists of row indices (Deb et al. 2002, Fig. "fast-non-dominated-sort").
+
+    For every p: S_p = the points p dominates, n_p = how many points dominate p. F1 holds the
+    points with n_p = 0. Removing a front decrements n_q for every q in S_p of its members; the
+    points whose count reaches 0 form the next front. O(M N^2). Equal points share a front.
+    """
+    dominated_by = domination_matrix(points)  # row p is S_p
+    count = dominated_by.sum(axis=0)  # n_p
+    unsorted = np.ones(len(count), dtype=bool)
+    fronts: list[list[int]] = []
+    front = np.flatnonzero(count == 0)
+    while front.size:
+        fronts.append(front.tolist())
+        unsorted[front] = False
+        count -= dominated_by[front].sum(axis=0)  # for p in F_i, for q in S_p: n_q -= 1
+        front = np.flatnonzero((count == 0) & unsorted)
+    return fronts
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Crowding distance and the crowded-comparison operator (Section III-B)
+# --------------------------------------------------------------------------------------------
+
+
+def crowding_distance(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """The crowding distance of each point of ONE front (Deb et al. 2002, "crowding-distance-
+    assignment"): for each objective m, sort the front by it; the two boundary points get
+    infinity, every other point i adds the normalised gap between its neighbours,
+
+        I[i] += (f_m(i+1) - f_m(i-1)) / (f_m^max - f_m^min).
+
+    The sum is half the perimeter of the box around i spanned by its neighbours: large means
+    lonely, a point worth keeping for spread. An objective on which all points are equal adds
+    nothing to interior points. Equal values keep their index order (a stable sort)."""
+    points = _as_points(points)
+    n = len(points)
+    distance = np.zeros(n)
+    if n == 0:
+        return distance
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        value = column[order]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        span = value[-1] - value[0]
+        if n > 2 and span > 0:
+            distance[order[1:-1]] += (value[2:] - value[:-2]) / span
+    return distance
+
+
+def rank_and_crowding(
+    points: Sequence[Sequence[float]] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every point, its front number (0 = non-dominated) and its crowding distance within
+    its front: the two attributes the crowded-comparison operator reads."""
+    points = _as_points(points)
+    rank, crowd = np.zeros(len(points), dtype=int), np.zeros(len(points))
+    for number, front in enumerate(non_dominated_sort(points)):
+        rank[front] = number
+        crowd[front] = crowding_distance(points[front])
+    return rank, crowd
+
+
+def crowded_better(i: int, j: int, rank: np.ndarray, crowd: np.ndarray) -> bool:
+    """The crowded-comparison operator, i <_n j: a better (lower) front wins; within one front,
+    the less crowded point (larger distance) wins."""
+    return bool(rank[i] < rank[j] or (rank[i] == rank[j] and crowd[i] > crowd[j]))
+
+
+def binary_tournament(rank: np.ndarray, crowd: np.ndarray, rng: np.random.Generator) -> int:
+    """Draw two members uniformly and return the index of the crowded-comparison winner (the
+    first drawn if neither is better)."""
+    i, j = (int(x) for x in rng.integers(len(rank), size=2))
+    return j if crowded_better(j, i, rank, crowd) else i
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Elitist survival (Section III-C): R_t = P_t u Q_t, keep the best N
+# --------------------------------------------------------------------------------------------
+
+
+def select_survivors(points: Sequence[Sequence[float]] | np.ndarray, n: int) -> list[int]:
+    """The N survivors of parents and children together: whole fronts F1, F2, ... while they
+    fit; from the first front that does not fit, the least crowded points fill what is left.
+    Returns row indices. Parents compete with children, so a good parent is never lost."""
+    points = _as_points(points)
+    if not 0 <= n <= len(points):
+        raise ValueError(f"can keep between 0 and {len(points)} points, asked for {n}")
+    chosen: list[int] = []
+    for front in non_dominated_sort(points):
+        if len(chosen) + len(front) <= n:
+            chosen += front
+            continue
+        crowd = crowding_distance(points[front])
+        most_lonely = np.argsort(-crowd, kind="stable")[: n - len(chosen)]
+        chosen += [front[i] for i in most_lonely]
+        break
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Measuring a front
+# --------------------------------------------------------------------------------------------
+
+
+def pareto_front(points: Sequence[Sequence[float]] | np.ndarray, chunk: int = 256) -> list[int]:
+    """The indices of the non-dominated points (the first front), in index order. Checks rows
+    in chunks, so a whole table (thousands of points) needs no n x n matrix."""
+    points = _as_points(points)
+    keep = []
+    for start in range(0, len(points), chunk):
+        rows = points[start : start + chunk, None, :]  # (c, 1, m) against (1, n, m)
+        beaten = np.all(points[None] >= rows, axis=2) & np.any(points[None] > rows, axis=2)
+        keep.extend(start + np.flatnonzero(~beaten.any(axis=1)))
+    return [int(i) for i in keep]
+
+
+def hypervolume_2d(
+    points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]
+) -> float:
+    """The area dominated by ``points`` and bounded below by ``reference`` (both objectives
+    maximised; the reference must be worse than every point that should count). Zitzler & Thiele,
+    "Multiobjective Optimization Using Evolutionary Algorithms: A Comparative Case Study",
+    PPSN 1998. Larger is better; it grows both by approaching the true front and by covering it.
+
+    Sweep: sort the front by the first objective, best first; the second then rises, and each
+    point adds the strip (x_i - r_x) * (y_i - y_previous)."""
+    points = _as_points(points)
+    reference = np.asarray(reference, dtype=float)
+    if points.shape[1] != 2 or reference.shape != (2,):
+        raise ValueError(
+            f"hypervolume_2d takes points with 2 objectives and a reference of 2 values; got "
+            f"points of shape {points.shape} and reference {reference.tolist()}"
+        )
+    points = points[np.all(points > reference, axis=1)]  # only what beats the reference counts
+    front = points[pareto_front(points)]
+    front = front[np.argsort(-front[:, 0], kind="stable")]
+    area, y_previous = 0.0, reference[1]
+    for x, y in front:
+        if y > y_previous:
+            area += (x - reference[0]) * (y - y_previous)
+            y_previous = y
+    return float(area)
+
+
+# --------------------------------------------------------------------------------------------
+# 5. The strategy over NAS-Bench-201 cells
+# --------------------------------------------------------------------------------------------
+
+OBJECTIVES = ("val_acc", "params", "flops", "latency_ms", "train_time")
+
+
+def parse_objectives(objectives: Sequence[str]) -> list[tuple[str, float]]:
+    """``("val_acc", "-params")`` -> ``[("val_acc", 1.0), ("params", -1.0)]``: a Result field
+    and the sign that makes it an objective to maximise."""
+    if isinstance(objectives, str) or len(objectives) == 0:
+        raise ValueError(
+            f"objectives must be a non-empty sequence of names such as ('val_acc', '-params'), "
+            f"got {objectives!r}"
+        )
+    parsed = []
+    for name in objectives:
+        field = str(name).removeprefix("-")
+        if field == "test_acc":
+            raise ValueError("search on 'val_acc', not 'test_acc': the test set is for reporting")
+        if field not in OBJECTIVES:
+            raise ValueError(
+                f"unknown objective {name!r}; choose from {', '.join(OBJECTIVES)}, with a leading "
+                "'-' to minimise (e.g. '-params')"
+            )
+        parsed.append((field, -1.0 if str(name).startswith("-") else 1.0))
+    return parsed
+
+
+class Individual(NamedTuple):
+    """One evaluated cell and its objective vector (signed: larger is better)."""
+
+    cell: nb201.Cell
+    objectives: np.ndarray
+
+
+class NSGA2:
+    """NSGA-II as an ask-and-tell strategy, one generation of N children at a time.
+
+    Generation 0 is N random cells. Each later generation breeds N children from the current
+    population P_t: two binary tournaments (crowded comparison) pick the parents, uniform
+    crossover mixes their edges, and a mutation changes one edge. Once all N children are
+    told, parents and children compete and the best N survive (``select_survivors``).
+    ``history`` keeps everything told; ``front()`` is the run's non-dominated set.
+    """
+
+    def __init__(
+        self,
+        objectives: Sequence[str] = ("val_acc", "-params"),
+        population_size: int = 20,
+        seed: int | np.random.Generator = 0,
+        mutation: Mutation = nb201.mutate,
+    ):
+        if int(population_size) != population_size or population_size < 2:
+            raise ValueError(f"population_size must be an integer >= 2, got {population_size!r}")
+        if not callable(mutation):
+            raise ValueError(f"mutation must be a function (cell, rng) -> cell, got {mutation!r}")
+        self._signed_fields = parse_objectives(objectives)
+        self.objectives = tuple(objectives)
+        self.population_size = int(population_size)
+        self.mutation = mutation
+        self.rng = as_rng(seed)
+        self.population: list[Individual] = []  # P_t, the survivors
+        self.children: list[Individual] = []  # Q_t, told so far this generation
+        self.history: list[Individual] = []
+        self.generation = 0
+        self._to_ask: deque[nb201.Cell] = deque()
+
+    def evaluate(self, result: Result) -> np.ndarray:
+        """The signed objective vector of a result (every entry to be maximised)."""
+        return np.array([sign * float(getattr(result, f)) for f, sign in self._signed_fields])
+
+    def ask(self) -> nb201.Cell:
+        if not self._to_ask:
+            self._to_ask.extend(self.breed() if self.population else self._random_generation())
+        return self._to_ask.popleft()
+
+    def tell(self, cell: nb201.Cell, result: Result) -> None:
+        child = Individual(nb201.as_cell(cell), self.evaluate(result))
+        self.children.append(child)
+        self.history.append(child)
+        if len(self.children) >= self.population_size:  # generation complete: R_t = P_t u Q_t
+            combined = self.population + self.children
+            survivors = select_survivors(self.points(combined), self.population_size)
+            self.population = [combined[i] for i in survivors]
+            self.children, self.generation = [], self.generation + 1
+            self._to_ask.clear()  # children bred from the old parents are stale
+
+    def breed(self) -> list[nb201.Cell]:
+        """Q_t: N children by binary tournament, uniform crossover and mutation."""
+        rank, crowd = rank_and_crowding(self.points(self.population))
+        children = []
+        for _ in range(self.population_size):
+            a = self.population[binary_tournament(rank, crowd, self.rng)]
+            b = self.population[binary_tournament(rank, crowd, self.rng)]
+            children.append(self.mutation(crossover(a.cell, b.cell, self.rng), self.rng))
+        return children
+
+    def _random_generation(self) -> list[nb201.Cell]:
+        return [nb201.sample(self.rng) for _ in range(self.population_size)]
+
+    @staticmethod
+    def points(individuals: Sequence[Individual]) -> np.ndarray:
+        """The (n, m) array of signed objective vectors."""
+        if not individuals:
+            return np.zeros((0, 1))
+        return np.stack([individual.objectives for individual in individuals])
+
+    def front(self) -> list[Individual]:
+        """The non-dominated individuals among all told so far: the run's Pareto front."""
+        return [self.history[i] for i in pareto_front(self.points(self.history))]
+
+    def __repr__(self) -> str:
+        return f"NSGA2(objectives={self.objectives}, population_size={self.population_size})"
