@@ -128,3 +128,30 @@ def test_verify_reproduces_one_architecture(tiny):
     finally:
         torch.set_num_threads(threads)
     assert row["exact"] and row["ok"] and row["abs_diff"] < 1e-6
+
+
+def test_clock_without_resume_charges_every_query_in_full(tiny):
+    table = bench.load(tiny / "table.npz")
+    a = table.archs[0]
+    clock = table.clock(resume=False)
+    clock.query(a)
+    clock.query(a)
+    assert clock.elapsed == pytest.approx(2 * table.query(a).train_time)
+
+
+def test_run_ends_when_a_strategy_keeps_proposing_one_cell(tiny):
+    from nas_lab.strategies import run
+
+    table = bench.load(tiny / "table.npz")
+    cell = nb201.Cell.from_string(table.archs[0])
+
+    class Stubborn:
+        def ask(self):
+            return cell
+
+        def tell(self, cell, result):
+            pass
+
+    budget = 3 * float(table.arrays["train_time"][0].max())
+    clock = run(Stubborn(), table, budget=budget, seed=0)
+    assert clock.exhausted and len(clock.trajectory) >= 3

@@ -133,8 +133,10 @@ class Benchmark:
             raise ValueError(f"metric must be 'val_acc' or 'test_acc', got {metric!r}")
         return self.query(self.archs[int(np.argmax(self.column(metric)))])
 
-    def clock(self, budget: float | None = None, seed: int | None = None) -> SimulatedClock:
-        return SimulatedClock(self, budget, seed)
+    def clock(
+        self, budget: float | None = None, seed: int | None = None, resume: bool = True
+    ) -> SimulatedClock:
+        return SimulatedClock(self, budget, seed, resume)
 
 
 class BudgetExhausted(RuntimeError):
@@ -145,13 +147,16 @@ class BudgetExhausted(RuntimeError):
 class SimulatedClock:
     """Charges each query the training time the table recorded for it.
 
-    A query for ``epoch=e`` costs e/E of the full training; asking for more epochs of an
-    architecture already trained to fewer charges only the difference (training resumes).
-    The trajectory lists (elapsed, arch, val_acc, test_acc) after each query."""
+    A query for ``epoch=e`` costs e/E of the full training. With ``resume`` (multi-fidelity
+    methods), asking for more epochs of an architecture already trained to fewer charges only the
+    difference, and asking again is free; without it, every query is a new training, charged in
+    full, as a search that proposes the same cell twice would pay. The trajectory lists
+    (elapsed, arch, val_acc, test_acc) after each query."""
 
     bench: Benchmark
     budget: float | None = None
     seed: int | None = None
+    resume: bool = True
     elapsed: float = 0.0
     trajectory: list[tuple[float, str, float, float | None]] = field(default_factory=list)
     _trained: dict[int, float] = field(default_factory=dict)
@@ -165,7 +170,8 @@ class SimulatedClock:
             raise BudgetExhausted(f"the budget of {self.budget:.0f} simulated seconds is spent")
         result = self.bench.query(arch, seed=self.seed, epoch=epoch)
         row = self.bench.row(arch)
-        self.elapsed += max(0.0, result.train_time - self._trained.get(row, 0.0))
+        already = self._trained.get(row, 0.0) if self.resume else 0.0
+        self.elapsed += max(0.0, result.train_time - already)
         self._trained[row] = max(self._trained.get(row, 0.0), result.train_time)
         self.trajectory.append((self.elapsed, result.arch, result.val_acc, result.test_acc))
         return result

@@ -39,12 +39,14 @@ def run(
     """Ask, query the table through a fresh simulated clock, tell, until the budget is spent.
 
     The run sees one recorded training per architecture (a table seed drawn from ``seed``), noise
-    and all, as a real search would; the query that spends the budget completes, the next ask is
-    not answered. Returns the clock: its trajectory is the run's record."""
+    and all, as a real search would. Every ask is a training, charged in full even when the
+    strategy proposed that cell before (a converged controller keeps proposing one cell: free
+    repeats would never spend the budget). The query that spends the budget completes, the next
+    ask is not answered. Returns the clock: its trajectory is the run's record."""
     if not budget > 0:
         raise ValueError(f"budget must be a positive number of simulated seconds, got {budget!r}")
     rng = as_rng(seed)
-    clock = bench.clock(budget, seed=bench.seeds[int(rng.integers(len(bench.seeds)))])
+    clock = bench.clock(budget, seed=bench.seeds[int(rng.integers(len(bench.seeds)))], resume=False)
     steps = 0
     with suppress(BudgetExhausted):
         while max_steps is None or steps < max_steps:

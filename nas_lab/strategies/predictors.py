@@ -1,0 +1,321 @@
+"""Performance predictors, and predictor-guided search in the manner of BANANAS (lesson 05).
+
+A performance predictor is a regression model from an architecture to its accuracy, fitted on the
+architectures trained so far. With an estimate of its own uncertainty it can drive a Bayesian
+optimisation loop in place of a Gaussian process: White, Neiswanger & Savani, "BANANAS: Bayesian
+Optimization with Neural Architectures for Neural Architecture Search", AAAI 2021. The file
+reads top to bottom:
+
+1. ``BatchedLinear``: one linear layer for every member of an ensemble at once;
+2. ``Predictor``: fit / predict for an ensemble trained from different initialisations (Deep
+   Ensembles, Lakshminarayanan, Pritzel & Blundell, NeurIPS 2017): the members' mean is the
+   prediction and their spread the uncertainty;
+3. ``MLPPredictor``: a multilayer perceptron on the path encoding (BANANAS, Section 4);
+4. ``GCNPredictor``: a graph convolutional network over the cell (Kipf & Welling, ICLR 2017), as
+   in the neural predictor of Wen et al. (ECCV 2020);
+5. ``Bananas``: the ask-and-tell strategy (mutations of the best as candidates, independent
+   Thompson sampling or UCB as the acquisition).
+
+Predictors train on the CPU: a few hundred 84-bit vectors or 8-node graphs are far too small to
+pay for moving to a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas_lab.bench import Result
+from nas_lab.spaces import as_rng, nb201
+from nas_lab.strategies.bayesopt import candidates
+
+# --------------------------------------------------------------------------------------------
+# 1. An ensemble's linear layer
+# --------------------------------------------------------------------------------------------
+
+
+class BatchedLinear(nn.Module):
+    """``members`` independent linear layers applied at once: x (members, n, d_in) ->
+    (members, n, d_out). Five small networks trained together cost about what one does, since at
+    this size the time goes into per-operation overhead, not arithmetic."""
+
+    def __init__(self, members: int, d_in: int, d_out: int, generator: torch.Generator) -> None:
+        super().__init__()
+        bound = 1 / math.sqrt(d_in)  # PyTorch's nn.Linear default (Kaiming-uniform) range
+        self.weight = nn.Parameter(
+            torch.empty(members, d_in, d_out).uniform_(-bound, bound, generator=generator)
+        )
+        self.bias = nn.Parameter(
+            torch.empty(members, 1, d_out).uniform_(-bound, bound, generator=generator)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. The predictor interface: fit on (cells, scores), predict for cells
+# --------------------------------------------------------------------------------------------
+
+
+class Predictor:
+    """An ensemble of ``members`` networks regressing the (standardised) score of a cell.
+
+    Subclasses say how to encode cells (``features``) and which network to build (``build``);
+    this class trains it: full-batch Adam on the mean squared error, every member on the same
+    data from its own random initialisation. ``predict`` gives the ensemble mean,
+    ``predict_members`` every member's prediction, ``predict_with_std`` mean and spread."""
+
+    def __init__(
+        self,
+        members: int = 1,
+        hidden: int = 32,
+        epochs: int = 200,
+        lr: float = 0.01,
+        weight_decay: float = 1e-4,
+        seed: int | np.random.Generator = 0,
+    ) -> None:
+        if members < 1 or hidden < 1 or epochs < 1:
+            raise ValueError(
+                f"members, hidden and epochs must be positive, got {members}, {hidden}, {epochs}"
+            )
+        self.members, self.hidden, self.epochs = members, hidden, epochs
+        self.lr, self.weight_decay = lr, weight_decay
+        self.rng = as_rng(seed)
+        self.network: nn.Module | None = None
+
+    def features(self, cells: Sequence[nb201.Cell]) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def build(self, generator: torch.Generator) -> nn.Module:
+        """A module mapping ``features`` to predictions of shape (members, n)."""
+        raise NotImplementedError
+
+    def fit(self, cells: Sequence[nb201.Cell | str], scores: Sequence[float]) -> Predictor:
+        cells = [nb201.as_cell(c) for c in cells]
+        y = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(cells) != len(y) or len(y) < 2:
+            raise ValueError(
+                f"fit needs one score per cell and at least 2 cells, got {len(cells)} cells and "
+                f"{len(y)} scores"
+            )
+        # Standardised targets: one learning rate suits any range of accuracies.
+        self.mean, self.scale = float(y.mean()), float(y.std()) or 1.0
+        target = torch.tensor((y - self.mean) / self.scale, dtype=torch.float32)
+        generator = torch.Generator().manual_seed(int(self.rng.integers(2**63)))
+        self.network = self.build(generator)
+        optimizer = torch.optim.Adam(
+            self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
+        inputs = self.features(cells)
+        for _ in range(self.epochs):
+            optimizer.zero_grad()
+            loss = ((self.network(*inputs) - target) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+        return self
+
+    @torch.no_grad()
+    def predict_members(self, cells: Sequence[nb201.Cell | str]) -> np.ndarray:
+        """Every member's predicted score for each cell: (members, n)."""
+        if self.network is None:
+            raise RuntimeError("call fit(cells, scores) before predicting")
+        out = self.network(*self.features([nb201.as_cell(c) for c in cells]))
+        return out.double().numpy() * self.scale + self.mean
+
+    def predict(self, cells: Sequence[nb201.Cell | str]) -> np.ndarray:
+        """The ensemble's mean predicted score for each cell: (n,)."""
+        return self.predict_members(cells).mean(axis=0)
+
+    def predict_with_std(self, cells: Sequence[nb201.Cell | str]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation over the members (0 for a single network)."""
+        members = self.predict_members(cells)
+        return members.mean(axis=0), members.std(axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. An MLP on the path encoding (BANANAS)
+# --------------------------------------------------------------------------------------------
+
+
+class _MLP(nn.Module):
+    def __init__(self, members: int, d_in: int, hidden: int, layers: int, generator) -> None:
+        super().__init__()
+        sizes = [d_in] + [hidden] * layers
+        self.layers = nn.ModuleList(
+            BatchedLinear(members, a, b, generator) for a, b in zip(sizes, sizes[1:], strict=False)
+        )
+        self.out = BatchedLinear(members, hidden, 1, generator)
+        self.members = members
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.expand(self.members, *x.shape)  # every member sees the same inputs
+        for layer in self.layers:
+            h = torch.relu(layer(h))
+        return self.out(h).squeeze(-1)
+
+
+class MLPPredictor(Predictor):
+    """A ReLU MLP on BANANAS' path encoding (84 bits: which operation sequences run from input
+    to output; ``nb201.path_encoding``). White et al. show the path encoding makes the
+    predictor's job easier than the adjacency matrix does (AAAI 2021, Section 4)."""
+
+    def __init__(self, *args, layers: int = 2, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.layers = layers
+
+    def features(self, cells: Sequence[nb201.Cell]) -> tuple[torch.Tensor, ...]:
+        return (torch.tensor(np.stack([nb201.path_encoding(c) for c in cells])),)
+
+    def build(self, generator: torch.Generator) -> nn.Module:
+        return _MLP(self.members, len(nb201.PATHS), self.hidden, self.layers, generator)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. A graph convolutional network over the cell (Kipf & Welling 2017)
+# --------------------------------------------------------------------------------------------
+
+NODE_TYPES = ("input", *nb201.OPS, "output")
+
+
+def graph(cell: nb201.Cell) -> tuple[np.ndarray, np.ndarray]:
+    """The cell as a graph with operations on nodes (``nb201.adjacency``, 8 nodes): the
+    normalised adjacency D^-1/2 (A + A^T + I) D^-1/2 (Kipf & Welling, eq. 2; edges made
+    two-way so information flows both ways), and one-hot node types (8 x 7)."""
+    matrix, labels = nb201.adjacency(cell)
+    a = matrix + matrix.T + np.eye(len(matrix))
+    d = 1 / np.sqrt(a.sum(axis=1))
+    types = np.eye(len(NODE_TYPES), dtype=np.float32)[[NODE_TYPES.index(x) for x in labels]]
+    return (a * d[:, None] * d[None, :]).astype(np.float32), types
+
+
+class _GCN(nn.Module):
+    """H^(l+1) = ReLU(A_hat H^(l) W^(l)) for each layer (Kipf & Welling 2017, eq. 2), then the
+    mean over nodes and a linear read-out."""
+
+    def __init__(self, members: int, hidden: int, layers: int, generator) -> None:
+        super().__init__()
+        sizes = [len(NODE_TYPES)] + [hidden] * layers
+        self.layers = nn.ModuleList(
+            BatchedLinear(members, a, b, generator) for a, b in zip(sizes, sizes[1:], strict=False)
+        )
+        self.out = BatchedLinear(members, hidden, 1, generator)
+        self.members = members
+
+    def forward(self, adjacency: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        n, nodes, _ = types.shape
+        h = types.expand(self.members, n, nodes, types.shape[-1])
+        for layer in self.layers:
+            h = torch.matmul(adjacency, h)  # mix each node with its neighbours: A_hat H
+            h = torch.relu(
+                layer(h.reshape(self.members, n * nodes, -1)).reshape(self.members, n, nodes, -1)
+            )
+        return self.out(h.mean(dim=2)).squeeze(-1)
+
+
+class GCNPredictor(Predictor):
+    """A graph convolutional network on the cell with operations on nodes (``graph``): node
+    features start as the operation's one-hot, are mixed along the cell's wiring for ``layers``
+    rounds, then averaged into one vector per cell and read out (Wen et al., "Neural Predictor
+    for Neural Architecture Search", ECCV 2020, use this on NAS-Bench-101)."""
+
+    def __init__(self, *args, layers: int = 3, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.layers = layers
+
+    def features(self, cells: Sequence[nb201.Cell]) -> tuple[torch.Tensor, ...]:
+        adjacency, types = zip(*(graph(c) for c in cells), strict=True)
+        return torch.tensor(np.stack(adjacency)), torch.tensor(np.stack(types))
+
+    def build(self, generator: torch.Generator) -> nn.Module:
+        return _GCN(self.members, self.hidden, self.layers, generator)
+
+
+PREDICTORS = {"mlp": MLPPredictor, "gcn": GCNPredictor}
+
+
+# --------------------------------------------------------------------------------------------
+# 5. BANANAS: the ensemble drives the search
+# --------------------------------------------------------------------------------------------
+
+ACQUISITIONS = ("its", "ucb")
+
+
+class Bananas:
+    """BANANAS (White et al., AAAI 2021, Algorithm 1) as an ask-and-tell strategy.
+
+    The first ``n_init`` asks are uniform samples. Then, every ``refit_every`` new observations,
+    an ensemble of ``ensemble`` predictors is refitted to all of them. Each ask mutates the best
+    cells seen (plus a few random cells) into ``n_candidates`` candidates and proposes the one of
+    highest acquisition, computed from the ensemble mean mu and spread sigma:
+
+    - ``"its"``, independent Thompson sampling (as in BANANAS): draw one value per
+      candidate from N(mu, sigma^2), independently, and take the largest draw;
+    - ``"ucb"``: mu + kappa * sigma.
+
+    Cells are handled as canonical representatives and never asked twice.
+    """
+
+    def __init__(
+        self,
+        seed: int | np.random.Generator = 0,
+        ensemble: int = 5,
+        n_init: int = 10,
+        n_candidates: int = 100,
+        acquisition: str = "its",
+        refit_every: int = 5,
+        predictor: str = "mlp",
+        kappa: float = 1.0,
+        epochs: int = 200,
+        hidden: int = 32,
+    ) -> None:
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+        if predictor not in PREDICTORS:
+            raise ValueError(f"predictor must be one of {tuple(PREDICTORS)}, got {predictor!r}")
+        if n_init < 2 or refit_every < 1 or n_candidates < 1 or ensemble < 1:
+            raise ValueError(
+                "need n_init >= 2 (a predictor fits at least two points), refit_every >= 1, "
+                "n_candidates >= 1 and ensemble >= 1"
+            )
+        self.rng = as_rng(seed)
+        self.model = PREDICTORS[predictor](
+            members=ensemble, hidden=hidden, epochs=epochs, seed=self.rng
+        )
+        self.n_init, self.n_candidates, self.refit_every = n_init, n_candidates, refit_every
+        self.acquisition, self.kappa = acquisition, kappa
+        self.observed: list[tuple[nb201.Cell, float]] = []  # (canonical cell, val acc)
+        self.fitted_on = 0  # how many observations the model last saw
+
+    def ask(self) -> nb201.Cell:
+        if len(self.observed) < self.n_init:
+            return self._random_unseen()
+        if self.fitted_on == 0 or len(self.observed) - self.fitted_on >= self.refit_every:
+            cells, scores = zip(*self.observed, strict=True)
+            self.model.fit(cells, scores)
+            self.fitted_on = len(self.observed)
+        n_random = self.n_candidates // 10
+        pool = candidates(self.rng, self.observed, n_random, self.n_candidates - n_random, top=10)
+        if not pool:
+            return self._random_unseen()
+        mu, sigma = self.model.predict_with_std(pool)
+        if self.acquisition == "its":
+            score = self.rng.normal(mu, sigma)
+        else:
+            score = mu + self.kappa * sigma
+        return pool[int(np.argmax(score))]
+
+    def _random_unseen(self) -> nb201.Cell:
+        seen = {cell for cell, _ in self.observed}
+        for _ in range(100):
+            cell = nb201.sample(self.rng).canonical()
+            if cell not in seen:
+                break
+        return cell
+
+    def tell(self, cell: nb201.Cell, result: Result) -> None:
+        self.observed.append((nb201.as_cell(cell).canonical(), float(result.val_acc)))
