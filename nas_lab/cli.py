@@ -172,10 +172,67 @@ def _bench_verify(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# nas-lab grade
+# ---------------------------------------------------------------------------------------------
+
+
+def add_grade(verbs: Verbs) -> None:
+    grade = verbs.add_parser(
+        "grade",
+        help="grade submitted notebooks into a gradebook CSV and feedback files",
+        description="Run each submission in a child process with time and memory limits and "
+        "compare its answers with the reference on fresh random inputs. Writes DIR/grades.csv "
+        "and, per submission, DIR/<name>.json and DIR/<name>.md.",
+    )
+    grade.add_argument("lesson", metavar="LESSON", help="a lesson number (01) or notebook path")
+    grade.add_argument(
+        "submissions", nargs="+", metavar="SUBMISSION_OR_FOLDER", help="notebooks or folders"
+    )
+    grade.add_argument("--out", required=True, metavar="DIR", help="where the results go")
+    grade.add_argument("--checks", metavar="FILE", help="a Python file of private checks")
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time limit per cell and per answer call (default 120)",
+    )
+    grade.add_argument("--workers", type=int, default=2, help="submissions in parallel (default 2)")
+    grade.add_argument(
+        "--memory",
+        type=float,
+        default=4.0,
+        metavar="GIB",
+        help="memory a submission may use beyond the libraries (default 4)",
+    )
+    grade.set_defaults(run=_grade)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from nas_lab import grade
+
+    try:
+        reports = grade.grade(
+            args.lesson,
+            args.submissions,
+            args.out,
+            checks=args.checks,
+            timeout=args.timeout,
+            workers=args.workers,
+            memory_gib=args.memory,
+            progress=True,
+        )
+    except (grade.GradeError, OSError) as error:
+        return fail("grade", error)
+    print(f"graded {len(reports)} submission(s): {args.out}/grades.csv")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser and the entry point.
 # ---------------------------------------------------------------------------------------------
 
-VERBS: list[Callable[[Verbs], None]] = [add_lessons, add_bench]
+VERBS: list[Callable[[Verbs], None]] = [add_lessons, add_bench, add_grade]
 
 
 def parser() -> argparse.ArgumentParser:
