@@ -90,3 +90,13 @@ def test_feedback_names_input_expected_and_got():
     ex = REGISTRY["00.1"]
     result = checks.evaluate(ex, ex.wrong[0], 0)
     assert "on input (" in result.reason and "expected" in result.reason and "got" in result.reason
+
+
+def test_an_answer_of_the_wrong_form_is_a_reason_not_a_crash():
+    def history_is_a_number(candidates, evaluate, budget, seed):
+        for candidate in candidates[:budget]:
+            evaluate(candidate)
+        return candidates[0], 3
+
+    result = checks.evaluate(REGISTRY["00.3"], history_is_a_number, 0)
+    assert not result.passed and "wrong form" in result.reason

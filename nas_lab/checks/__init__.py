@@ -182,6 +182,14 @@ def run_answer(ex: Exercise, answer: Any, args: tuple) -> tuple[bool, Any]:
         return False, f"on input ({ex.describe(args)}) your code raised {type(err).__name__}: {err}"
 
 
+def compare_safely(ex: Exercise, expected: Any, got: Any) -> Reason:
+    """``ex.compare``, with an answer of the wrong form turned into a reason, not a crash."""
+    try:
+        return ex.compare(expected, got)
+    except Exception as err:
+        return f"the answer has the wrong form ({type(err).__name__}: {err}); got {show(got)}"
+
+
 def evaluate(ex: Exercise, answer: Any, seed: int) -> CheckResult:
     """Compare ``answer`` with the reference on the inputs drawn from ``seed``; never raises."""
 
@@ -193,7 +201,7 @@ def evaluate(ex: Exercise, answer: Any, seed: int) -> CheckResult:
         ran, got = run_answer(ex, answer, args)
         if not ran:
             return verdict(False, got)
-        reason = ex.compare(ex.call(ex.reference, copy.deepcopy(args)), got)
+        reason = compare_safely(ex, ex.call(ex.reference, copy.deepcopy(args)), got)
         if reason is not None:
             return verdict(False, f"on input ({ex.describe(args)}): {reason}")
     return verdict(True, f"{ex.title}: right on {len(cases)} fresh random inputs")

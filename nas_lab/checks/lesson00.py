@@ -78,26 +78,24 @@ def _run_search(answer, args: tuple) -> dict:
         return table[arch]
 
     best, history = answer(list(candidates), evaluate, budget, seed)
-    return {
-        "budget": budget,
-        "calls": calls,
-        "true_scores": [table.get(a) for a in calls],
-        "best": best,
-        "history": [tuple(pair) for pair in history],
-    }
+    return {"budget": budget, "table": table, "calls": calls, "best": best, "history": history}
 
 
 def _compare_search(expected: dict, got: dict) -> Reason:
-    calls, budget = got["calls"], expected["budget"]
+    # Scores come from the reference's side (the grader's own process), never from the answer's.
+    calls, budget, table = got["calls"], expected["budget"], expected["table"]
     if len(calls) != budget:
         return f"evaluate was called {len(calls)} times; the budget is {budget}"
     if len(set(calls)) != len(calls):
         return "some candidates were evaluated twice: draw without replacement"
+    if not set(calls) <= set(table):
+        return "evaluate was called on something that is not one of the candidates"
+    true_scores = [table[a] for a in calls]
     if [a for a, _ in got["history"]] != calls:
         return "history must list the evaluated candidates in the order they were evaluated"
-    if equal([s for _, s in got["history"]], got["true_scores"]) is not None:
+    if equal([s for _, s in got["history"]], true_scores) is not None:
         return "history must pair each candidate with the score evaluate returned for it"
-    best = calls[int(np.argmax(got["true_scores"]))]
+    best = calls[int(np.argmax(true_scores))]
     return None if got["best"] == best else f"the best evaluated was {best!r}, got {got['best']!r}"
 
 
