@@ -229,10 +229,41 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# nas-lab compare
+# ---------------------------------------------------------------------------------------------
+
+
+def add_compare(verbs: Verbs) -> None:
+    compare = verbs.add_parser(
+        "compare",
+        help="run black-box strategies at equal simulated cost; write a CSV and a regret figure",
+    )
+    compare.add_argument(
+        "--strategies", default="rs,rea,reinforce,bo,bananas", help="comma-separated names"
+    )
+    compare.add_argument("--budget", type=float, required=True, help="simulated seconds")
+    compare.add_argument("--seeds", type=int, default=20, help="runs per strategy")
+    compare.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
+    compare.set_defaults(run=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from nas_lab import compare
+
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    try:
+        path = compare.compare(names, args.budget, args.seeds, args.out)
+    except (ValueError, OSError) as error:
+        return fail("compare", error)
+    print(f"wrote {path} and {path.parent / 'regret.png'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser and the entry point.
 # ---------------------------------------------------------------------------------------------
 
-VERBS: list[Callable[[Verbs], None]] = [add_lessons, add_bench, add_grade]
+VERBS: list[Callable[[Verbs], None]] = [add_lessons, add_bench, add_grade, add_compare]
 
 
 def parser() -> argparse.ArgumentParser:

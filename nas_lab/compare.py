@@ -1,0 +1,130 @@
+"""``nas-lab compare``: black-box strategies at equal simulated cost, over many seeds.
+
+Each strategy runs through ``nas_lab.strategies.run`` on the benchmark's simulated clock, so each
+is charged the training time the table recorded for what it tried. The CSV has one row per query
+(strategy, seed, time, best validation accuracy so far, that incumbent's test accuracy, regret);
+the figure plots the mean regret against time with 95% confidence bands.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nas_lab.bench import Benchmark, SimulatedClock
+from nas_lab.estimation import incumbents, regret_curves, summarize
+from nas_lab.strategies import Strategy, run
+
+
+def _factories() -> dict[str, Callable[[int], Strategy]]:
+    from nas_lab.strategies.bayesopt import BayesOpt
+    from nas_lab.strategies.evolution import RegularizedEvolution
+    from nas_lab.strategies.predictors import Bananas
+    from nas_lab.strategies.random_search import RandomSearch
+    from nas_lab.strategies.reinforce import Reinforce
+
+    return {
+        "rs": lambda seed: RandomSearch(seed),
+        "rea": lambda seed: RegularizedEvolution(seed=seed),
+        "reinforce": lambda seed: Reinforce(seed=seed),
+        "bo": lambda seed: BayesOpt(seed=seed),
+        "bananas": lambda seed: Bananas(seed=seed),
+    }
+
+
+STRATEGY_NAMES = ("rs", "rea", "reinforce", "bo", "bananas")
+
+
+def run_all(
+    names: Sequence[str], bench: Benchmark, budget: float, seeds: int, progress: bool = True
+) -> dict[str, list[SimulatedClock]]:
+    """Each named strategy for seeds 0..seeds-1 at ``budget`` simulated seconds."""
+    factories = _factories()
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(factories)}")
+    jobs = [(name, seed) for name in names for seed in range(seeds)]
+    clocks: dict[str, list[SimulatedClock]] = {name: [] for name in names}
+    for name, seed in tqdm(jobs, desc="compare", disable=not progress):
+        clocks[name].append(run(factories[name](seed), bench, budget, seed))
+    return clocks
+
+
+def rows(clocks: dict[str, list[SimulatedClock]], bench: Benchmark) -> list[dict]:
+    """One row per query: the incumbent after it, chosen by validation accuracy."""
+    best_test = bench.best("test_acc").test_acc
+    out = []
+    for name, runs in clocks.items():
+        for seed, clock in enumerate(runs):
+            seen: dict[str, float] = {}  # validation accuracy as the run observed it
+            for (elapsed, arch, val_acc, _), pick in zip(
+                clock.trajectory, incumbents(clock), strict=True
+            ):
+                seen[arch] = val_acc
+                result = bench.query(pick)  # reported by its mean test accuracy over seeds
+                out.append(
+                    {
+                        "strategy": name,
+                        "seed": seed,
+                        "time": round(elapsed, 4),
+                        "best_val_acc": round(seen[pick], 5),
+                        "test_acc": round(result.test_acc, 5),
+                        "regret": round(best_test - result.test_acc, 5),
+                    }
+                )
+    return out
+
+
+def plot(clocks: dict[str, list[SimulatedClock]], bench: Benchmark, budget: float, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0, budget, 100)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, runs in clocks.items():
+        band = summarize(regret_curves(runs, bench, grid))
+        ax.plot(grid, band["mean"] * 100, label=f"{name} ({len(runs)} seeds)")
+        ax.fill_between(grid, band["low"] * 100, band["high"] * 100, alpha=0.2)
+    ax.set_xlabel("simulated training time (s)")
+    ax.set_ylabel("test regret (accuracy points)")
+    ax.set_yscale("log")
+    ax.set_title("Regret against simulated time (mean, 95% band)")
+    ax.legend()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def compare(
+    names: Sequence[str],
+    budget: float,
+    seeds: int,
+    out: str | Path,
+    bench: Benchmark | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run, then write ``out/compare.csv`` and ``out/regret.png``; returns the CSV's path."""
+    from nas_lab import bench as bench_module
+
+    bench = bench if bench is not None else bench_module.load()
+    if not bench.manifest.get("complete", True):
+        raise ValueError(
+            "the benchmark table is incomplete (an interim pack): strategies may propose cells it "
+            "does not hold. Finish the build (`nas-lab bench build`) and `nas-lab bench pack`"
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clocks = run_all(names, bench, budget, seeds, progress)
+    table = rows(clocks, bench)
+    path = out / "compare.csv"
+    with path.open("w", newline="") as sink:
+        writer = csv.DictWriter(sink, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    plot(clocks, bench, budget, out / "regret.png")
+    return path
