@@ -3,19 +3,7 @@ the widgets only wire them to controls."""
 
 from __future__ import annotations
 
-from functools import cache
-
 from nas_lab.spaces import nb201
-
-
-@cache
-def class_sizes() -> dict[nb201.Cell, int]:
-    """Number of cell strings in each isomorphism class, keyed by the class's representative."""
-    sizes: dict[nb201.Cell, int] = {}
-    for cell in nb201.all_cells():
-        rep = cell.canonical()
-        sizes[rep] = sizes.get(rep, 0) + 1
-    return sizes
 
 
 def describe_cell(ops: tuple[str, ...], channels: int = 8) -> dict:
@@ -26,7 +14,7 @@ def describe_cell(ops: tuple[str, ...], channels: int = 8) -> dict:
     return {
         "cell": str(cell),
         "canonical": str(rep),
-        "class_size": class_sizes()[rep],
+        "class_size": nb201.class_size(cell),
         "params": params,
         "flops": flops,
     }

@@ -257,6 +257,12 @@ def is_isomorphic(a: Cell | str, b: Cell | str) -> bool:
     return canonical(a) == canonical(b)
 
 
+def class_size(cell: Cell | str) -> int:
+    """How many of the 15,625 strings fall in the isomorphism class of ``cell``."""
+    representative = _class_table()[0]
+    return int(np.count_nonzero(representative == representative[as_cell(cell).index]))
+
+
 def unique_cells() -> list[Cell]:
     """One representative per isomorphism class, in index order (6,466 cells)."""
     return [Cell.from_index(i) for i in _class_table()[1]]
