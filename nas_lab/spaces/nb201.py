@@ -3,7 +3,7 @@
 Dong & Yang, "NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture Search",
 ICLR 2020. A cell is a small DAG with 4 nodes (0 = the cell's input, 3 = its output). Every pair
 i < j is joined by an edge, and each of the 6 edges carries one of 5 operations, so there are
-5**6 = 15,625 cells. A node is the sum of its incoming edges (Section 2.1):
+5**6 = 15,625 cells. A node is the sum of its incoming edges:
 
     node_j = sum_{i < j} op_ij(node_i)
 
@@ -191,7 +191,7 @@ def all_cells() -> list[Cell]:
 # --------------------------------------------------------------------------------------------
 # Two strings can describe the same computation: the sum at a node does not care about the order
 # of its inputs, `skip_connect` passes its input on unchanged, and `none` contributes nothing.
-# NAS-Bench-201 (Dong & Yang 2020, Section 2.1 and its API's `to_unique_str(consider_zero=True)`)
+# NAS-Bench-201 (Dong & Yang 2020, and its API's `to_unique_str(consider_zero=True)`)
 # names each node by the expression it computes and calls two cells isomorphic when their output
 # node has the same expression. We rebuild that rule here:
 #
