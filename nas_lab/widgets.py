@@ -3,25 +3,58 @@ the widgets only wire them to controls."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+
 from nas_lab.spaces import nb201
 
+if TYPE_CHECKING:
+    from nas_lab.bench import Benchmark
 
-def describe_cell(ops: tuple[str, ...], channels: int = 8) -> dict:
-    """What the cell builder shows for a choice of six operations."""
+
+def describe_cell(ops: tuple[str, ...], channels: int = 8, table: Benchmark | None = None) -> dict:
+    """What the cell builder shows for a choice of six operations.
+
+    With a benchmark ``table``, also what training gave (mean over seeds) and the cell's
+    percentile: the share of the table's architectures whose test accuracy is strictly lower."""
     cell = nb201.Cell(tuple(ops))
     params, flops = nb201.params_and_flops(cell, C=channels)
-    rep = cell.canonical()
-    return {
+    info = {
         "cell": str(cell),
-        "canonical": str(rep),
+        "canonical": str(cell.canonical()),
         "class_size": nb201.class_size(cell),
         "params": params,
         "flops": flops,
     }
+    if table is not None:
+        result = table.query(cell)
+        info |= {
+            "val_acc": result.val_acc,
+            "test_acc": result.test_acc,
+            "percentile": 100 * float(np.mean(table.column("test_acc") < result.test_acc)),
+            "latency_ms": result.latency_ms,
+        }
+    return info
 
 
-def cell_builder(channels: int = 8):
-    """Six drop-downs, one per edge, beside the drawing, canonical form and cost of the cell.
+def _summary_html(info: dict) -> str:
+    lines = [
+        f"<b>canonical form</b> {info['canonical']}",
+        f"<b>strings in its isomorphism class</b> {info['class_size']}",
+        f"<b>network</b> {info['params']:,} parameters, {info['flops']:,} FLOPs (8x8 input)",
+    ]
+    if "test_acc" in info:
+        lines.append(
+            f"<b>benchmark</b> validation {info['val_acc']:.1%}, test {info['test_acc']:.1%}, "
+            f"better than {info['percentile']:.1f}% of cells, {info['latency_ms']:.2f} ms"
+        )
+    return "<br>".join(lines)
+
+
+def cell_builder(channels: int = 8, table: Benchmark | None = None):
+    """Six drop-downs, one per edge, beside the drawing, canonical form and cost of the cell;
+    with a benchmark ``table``, its accuracy and percentile, looked up live.
 
     Returns the widget: make it the last expression of a cell to display it."""
     import ipywidgets as widgets
@@ -34,12 +67,8 @@ def cell_builder(channels: int = 8):
     figure, summary = widgets.Output(), widgets.HTML()
 
     def redraw(_=None) -> None:
-        info = describe_cell(tuple(p.value for p in pickers), channels)
-        summary.value = (
-            f"<b>canonical form</b> {info['canonical']}<br>"
-            f"<b>strings in its isomorphism class</b> {info['class_size']}<br>"
-            f"<b>network</b> {info['params']:,} parameters, {info['flops']:,} FLOPs (8x8 input)"
-        )
+        info = describe_cell(tuple(p.value for p in pickers), channels, table)
+        summary.value = _summary_html(info)
         with figure:
             figure.clear_output(wait=True)
             nb201.draw(nb201.Cell.from_string(info["cell"]))

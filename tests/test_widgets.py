@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pytest import approx
+
 from nas_lab import widgets
 from nas_lab.spaces import nb201
 
@@ -32,3 +34,47 @@ def test_cell_builder_redraws_when_an_edge_changes():
     assert before != summary.value
     empty = nb201.Cell(("none",) * 6)
     assert f"{nb201.class_size(empty)}<br>" in summary.value
+
+
+def synthetic_table():
+    """Every class, with test accuracy rising with the number of 3x3 convolutions."""
+    import numpy as np
+
+    from nas_lab.bench import Benchmark
+
+    cells = nb201.unique_cells()
+    score = np.array([c.ops.count("nor_conv_3x3") / 6 for c in cells])
+    val = np.repeat(score[:, None, None], 2, axis=1).repeat(2, axis=2)
+    arrays = {
+        "archs": np.array([str(c) for c in cells]),
+        "seeds": np.array([0, 1]),
+        "val_acc": val,
+        "train_loss": 1 - val,
+        "test_acc": val[:, :, -1],
+        "train_time": np.ones((len(cells), 2)),
+        "params": np.zeros(len(cells), dtype=int),
+        "flops": np.zeros(len(cells), dtype=int),
+        "latency_ms_batch1": np.full(len(cells), 0.5),
+        "latency_ms_train_batch": np.ones(len(cells)),
+    }
+    return Benchmark(arrays, manifest={"complete": True}), score
+
+
+def test_describe_cell_looks_the_cell_up_in_the_benchmark():
+    table, score = synthetic_table()
+    ops = ("nor_conv_3x3", "nor_conv_3x3", "skip_connect", "none", "nor_conv_3x3", "none")
+    info = widgets.describe_cell(ops, table=table)
+    expected = nb201.Cell(ops).canonical().ops.count("nor_conv_3x3") / 6  # its class's score
+    assert info["test_acc"] == info["val_acc"] == expected
+    assert info["percentile"] == approx(100 * sum(s < expected for s in score) / len(score))
+    best = widgets.describe_cell(("nor_conv_3x3",) * 6, table=table)
+    assert best["percentile"] == approx(100 * (len(score) - 1) / len(score))
+
+
+def test_cell_builder_with_a_table_shows_the_lookup_live():
+    table, _ = synthetic_table()
+    box = widgets.cell_builder(table=table)
+    pickers, summary = box.children[0].children, box.children[1].children[1]
+    assert "test 100.0%" in summary.value  # the default cell: all 3x3 convolutions
+    pickers[nb201.EDGES.index((0, 3))].value = "skip_connect"  # prunes nothing
+    assert "test 83.3%" in summary.value
