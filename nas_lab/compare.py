@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 from tqdm.auto import tqdm
 
 from nas_lab.bench import Benchmark, SimulatedClock
@@ -76,6 +77,53 @@ def rows(clocks: dict[str, list[SimulatedClock]], bench: Benchmark) -> list[dict
                         "regret": round(best_test - result.test_acc, 5),
                     }
                 )
+    return out
+
+
+def final_test_acc(
+    clocks: dict[str, list[SimulatedClock]], bench: Benchmark
+) -> dict[str, np.ndarray]:
+    """Per strategy, one value per run: the test accuracy (mean over the table's seeds) of the
+    run's final incumbent, chosen by validation accuracy, as NAS-Bench-201 reports its searches
+    (Dong & Yang, ICLR 2020, Table 5)."""
+    return {
+        name: np.array([bench.query(incumbents(clock)[-1]).test_acc for clock in runs])
+        for name, runs in clocks.items()
+    }
+
+
+def results_table(
+    finals: dict[str, np.ndarray], baseline: str = "rs", level: float = 0.95
+) -> list[dict]:
+    """One row per strategy: runs, mean, standard deviation (ddof 1) and the ``level``
+    confidence interval of the mean (Student's t, as ``summarize``), and two-sided p-values
+    against ``baseline``: Mann-Whitney U (unpaired) and Wilcoxon signed-rank (paired: run i of
+    every strategy is seed i and sees the same recorded training of each cell). p is nan for
+    the baseline itself and where every pair ties."""
+    if baseline not in finals:
+        raise ValueError(f"baseline {baseline!r} is not among the strategies {list(finals)}")
+    base = np.asarray(finals[baseline], dtype=float)
+    out = []
+    for name, values in finals.items():
+        values = np.asarray(values, dtype=float)
+        band = summarize(values[:, None], level)
+        p_mw = p_wx = float("nan")
+        if name != baseline:
+            p_mw = float(stats.mannwhitneyu(values, base, alternative="two-sided").pvalue)
+            if len(values) == len(base) and np.any(values != base):
+                p_wx = float(stats.wilcoxon(values, base).pvalue)
+        out.append(
+            {
+                "strategy": name,
+                "runs": len(values),
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                "ci_low": float(band["low"][0]),
+                "ci_high": float(band["high"][0]),
+                f"p_mannwhitney_vs_{baseline}": p_mw,
+                f"p_wilcoxon_vs_{baseline}": p_wx,
+            }
+        )
     return out
 
 

@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from nas_lab import compare
 from nas_lab.bench import Benchmark
@@ -56,3 +57,37 @@ def test_compare_refuses_unknown_strategies_and_interim_tables(table, tmp_path):
     interim = Benchmark(table.arrays, manifest={"complete": False})
     with pytest.raises(ValueError, match="incomplete"):
         compare.compare(["rs"], 10, 1, tmp_path, bench=interim, progress=False)
+
+
+def test_final_test_acc_is_the_validation_best_cell_of_each_run(table):
+    clocks = compare.run_all(["rs", "rea"], table, 40, 4, progress=False)
+    finals = compare.final_test_acc(clocks, table)
+    for name, runs in clocks.items():
+        assert finals[name].shape == (4,)
+        for clock, value in zip(runs, finals[name], strict=True):
+            seen = [(val, -i, arch) for i, (_, arch, val, _) in enumerate(clock.trajectory)]
+            _, _, best = max(seen)  # highest validation accuracy, the first one on ties
+            assert value == table.query(best).test_acc
+
+
+def test_results_table_known_answers():
+    finals = {
+        "rs": np.array([0.90, 0.91, 0.92, 0.93]),
+        "bo": np.array([0.95, 0.92, 0.97, 0.96]),
+        "same": np.array([0.90, 0.91, 0.92, 0.93]),
+    }
+    rows = {r["strategy"]: r for r in compare.results_table(finals)}
+    bo = rows["bo"]
+    assert bo["runs"] == 4 and bo["mean"] == pytest.approx(0.95)
+    assert bo["std"] == pytest.approx(np.std(finals["bo"], ddof=1))
+    low, high = stats.t.interval(0.95, 3, loc=0.95, scale=stats.sem(finals["bo"]))
+    assert (bo["ci_low"], bo["ci_high"]) == pytest.approx((low, high))
+    mw = stats.mannwhitneyu(finals["bo"], finals["rs"], alternative="two-sided").pvalue
+    assert bo["p_mannwhitney_vs_rs"] == pytest.approx(mw)
+    assert bo["p_wilcoxon_vs_rs"] == pytest.approx(
+        stats.wilcoxon(finals["bo"], finals["rs"]).pvalue
+    )
+    assert np.isnan(rows["rs"]["p_mannwhitney_vs_rs"]) and np.isnan(rows["rs"]["p_wilcoxon_vs_rs"])
+    assert np.isnan(rows["same"]["p_wilcoxon_vs_rs"])  # every pair ties: nothing to test
+    with pytest.raises(ValueError, match="baseline 'rea'"):
+        compare.results_table(finals, baseline="rea")

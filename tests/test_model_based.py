@@ -18,12 +18,19 @@ from nas_lab.strategies import run
 from nas_lab.strategies.bayesopt import (
     BayesOpt,
     GaussianProcess,
+    GPPredictor,
     encode,
     expected_improvement,
     hamming,
+    posterior,
     ucb,
 )
-from nas_lab.strategies.predictors import Bananas, GCNPredictor, MLPPredictor
+from nas_lab.strategies.predictors import (
+    Bananas,
+    GCNPredictor,
+    MLPPredictor,
+    rank_learning_curve,
+)
 from nas_lab.strategies.reinforce import Controller, Reinforce, reinforce_loss
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on this machine
@@ -440,3 +447,117 @@ def test_bananas_same_seed_same_run(pathland):
     first = trace(2)
     assert first == trace(2) and first != trace(3)
     assert len(set(first)) == len(first)
+
+
+# --------------------------------------------------------------------------------------------
+# Lesson 05's helpers: the posterior from kernel matrices, the GP as a predictor, and how well a
+# predictor ranks unseen cells as it sees more
+# --------------------------------------------------------------------------------------------
+
+
+def test_posterior_from_kernel_matrices_matches_the_direct_inverse_for_any_kernel():
+    """An RBF kernel on the real line, which the GP class does not use: eq. 2.25-2.26 by a
+    direct inverse; and the Hamming kernel: the same as ``GaussianProcess.predict``."""
+    rng = np.random.default_rng(3)
+    x, xs = rng.uniform(-3, 3, 12), np.linspace(-4, 4, 9)
+    y = np.sin(x)
+
+    def rbf(a, b):
+        return np.exp(-((a[:, None] - b[None]) ** 2) / 2)
+
+    mean, var = posterior(rbf(x, x), rbf(x, xs), np.ones(9), y, noise=0.1)
+    inv = np.linalg.inv(rbf(x, x) + 0.1 * np.eye(12))
+    assert mean == pytest.approx(rbf(x, xs).T @ inv @ y, rel=1e-8)
+    assert var == pytest.approx(1 - np.diag(rbf(x, xs).T @ inv @ rbf(x, xs)), rel=1e-7)
+
+    X, Xs = CODES[:20], CODES[100:110]
+    gp = GaussianProcess(lengthscale=2.0, noise=0.01).fit(X, y[:12].repeat(2)[:20])
+    K, Ks = np.exp(-hamming(X, X) / 2.0), np.exp(-hamming(X, Xs) / 2.0)
+    ours = posterior(K, Ks, np.ones(10), gp.y, noise=0.01)
+    assert ours[0] == pytest.approx(gp.predict(Xs)[0]) and ours[1] == pytest.approx(
+        gp.predict(Xs)[1]
+    )
+
+
+def test_posterior_errors_name_the_fix():
+    K = np.eye(3)
+    with pytest.raises(ValueError, match="shapes disagree"):
+        posterior(K, np.ones((2, 4)), np.ones(4), np.zeros(3), 0.1)
+    with pytest.raises(ValueError, match="test points"):
+        posterior(K, np.ones((3, 4)), np.ones(2), np.zeros(3), 0.1)
+    with pytest.raises(ValueError, match="noise must be > 0"):
+        posterior(K, np.ones((3, 4)), np.ones(4), np.zeros(3), 0.0)
+
+
+def test_gp_predictor_ranks_held_out_cells_and_keeps_units(split):
+    train, y_train, test, y_test = split
+    gp = GPPredictor().fit(train[:150], y_train[:150])
+    assert stats.kendalltau(gp.predict(test), y_test).statistic > 0.6
+    # Standardising inside: shifting the scores shifts the predictions, scaling scales the spread.
+    mu, sd = gp.predict_with_std(test[:30])
+    mu2, sd2 = GPPredictor().fit(train[:150], 2 * y_train[:150] + 10).predict_with_std(test[:30])
+    assert mu2 == pytest.approx(2 * mu + 10) and sd2 == pytest.approx(2 * sd)
+    with pytest.raises(RuntimeError, match="fit"):
+        GPPredictor().predict(test[:2])
+
+
+class _Oracle:
+    """Predicts the true score (or its negative), and records what it was given."""
+
+    def __init__(self, sign: float = 1.0) -> None:
+        self.sign, self.trained_on, self.asked = sign, [], []
+
+    def fit(self, cells, scores):
+        self.trained_on.append([str(c) for c in cells])
+        return self
+
+    def predict(self, cells):
+        self.asked.append([str(c) for c in cells])
+        return self.sign * PATH_SCORES[[CELLS.index(c) for c in cells]]
+
+
+class _Guess:
+    """Predicts uniform noise, whatever it saw."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def fit(self, cells, scores):
+        return self
+
+    def predict(self, cells):
+        return self.rng.random(len(cells))
+
+
+def test_rank_learning_curve_known_answers():
+    cells, scores = CELLS[:400], PATH_SCORES[:400]
+    perfect = rank_learning_curve(lambda rng: _Oracle(), cells, scores, (5, 20), 50, 3, seed=0)
+    assert perfect.shape == (3, 2) and np.allclose(perfect, 1.0)
+    inverse = rank_learning_curve(lambda rng: _Oracle(-1), cells, scores, (5, 20), 50, 2, seed=0)
+    assert np.allclose(inverse, -1.0)
+    guess = rank_learning_curve(_Guess, cells, scores, (10,), 100, 30, seed=1)
+    assert abs(guess.mean()) < 0.1  # random guesses: no rank correlation on average
+
+    def mlp(rng):
+        return MLPPredictor(seed=rng, epochs=20)
+
+    first = rank_learning_curve(mlp, cells, scores, (10, 30), 40, 2, seed=7)
+    assert np.array_equal(first, rank_learning_curve(mlp, cells, scores, (10, 30), 40, 2, seed=7))
+    with pytest.raises(ValueError, match="need more than"):
+        rank_learning_curve(lambda rng: _Oracle(), cells, scores, (390,), 50, 1)
+
+
+def test_rank_learning_curve_nests_training_sets_and_fixes_the_test_set():
+    made: list[_Oracle] = []
+
+    def make(rng):
+        made.append(_Oracle())
+        return made[-1]
+
+    rank_learning_curve(make, CELLS[:300], PATH_SCORES[:300], (5, 10, 40), 60, 2, seed=0)
+    first, second, third = (m.trained_on[0] for m in made[:3])
+    assert (len(first), len(second), len(third)) == (5, 10, 40)
+    assert first == second[:5] and second == third[:10]  # nested within a repeat
+    assert made[0].asked == made[1].asked == made[2].asked  # one test set per repeat
+    assert not set(made[0].asked[0]) & set(third)  # never tested on what it trained on
+    assert made[3].trained_on[0] != first and made[3].asked != made[0].asked  # a new split

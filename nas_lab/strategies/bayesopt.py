@@ -121,10 +121,8 @@ class GaussianProcess:
         if not hasattr(self, "L"):
             raise RuntimeError("call fit(X, y) before predict(X_star)")
         K_star = self.kernel(self.X, np.atleast_2d(X_star))  # (n, m)
-        mean = K_star.T @ self.alpha
-        v = linalg.solve_triangular(self.L, K_star, lower=True)
-        variance = self.variance - (v * v).sum(axis=0)  # k(x*, x*) = variance for this kernel
-        return mean, np.maximum(variance, 0.0)  # round-off can dip just below zero
+        prior = np.full(K_star.shape[1], self.variance)  # k(x*, x*) = variance for this kernel
+        return _posterior(self.L, self.alpha, K_star, prior)
 
     def log_marginal_likelihood(self) -> float:
         """log p(y | X, hyperparameters) for the data last given to ``fit`` (R&W eq. 2.30)."""
@@ -162,9 +160,80 @@ def _factorise(K: np.ndarray, noise: float, y: np.ndarray) -> tuple[np.ndarray, 
     return L, linalg.cho_solve((L, True), y)
 
 
+def _posterior(
+    L: np.ndarray, alpha: np.ndarray, K_star: np.ndarray, prior_variance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Algorithm 2.1, lines 4-6: mean = K*^T alpha, variance = k(x*, x*) - v^T v, v = L \\ K*."""
+    mean = K_star.T @ alpha
+    v = linalg.solve_triangular(L, K_star, lower=True)
+    variance = prior_variance - (v * v).sum(axis=0)
+    return mean, np.maximum(variance, 0.0)  # round-off can dip just below zero
+
+
+def posterior(
+    K: np.ndarray, K_star: np.ndarray, prior_variance: np.ndarray, y: np.ndarray, noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The GP posterior mean and variance of f at m test points, from kernel matrices alone
+    (Rasmussen & Williams 2006, eq. 2.25-2.26, computed as in Algorithm 2.1), for any kernel:
+
+        mean     = K*^T (K + noise I)^-1 y
+        variance = diag(K**) - diag(K*^T (K + noise I)^-1 K*)
+
+    ``K`` is k(X, X) (n, n), ``K_star`` is k(X, X*) (n, m), ``prior_variance`` the m values
+    k(x*, x*), ``y`` the n (zero-mean) targets and ``noise`` > 0 the observation noise variance.
+    ``GaussianProcess`` does the same with the Hamming kernel and its Cholesky factor kept."""
+    K, K_star = np.atleast_2d(K), np.asarray(K_star, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    prior_variance = np.asarray(prior_variance, dtype=np.float64).reshape(-1)
+    n = len(y)
+    if K.shape != (n, n) or K_star.ndim != 2 or len(K_star) != n:
+        raise ValueError(
+            f"shapes disagree: K {K.shape} must be (n, n) and K_star {K_star.shape} (n, m) for "
+            f"the n = {n} targets in y"
+        )
+    if len(prior_variance) != K_star.shape[1]:
+        raise ValueError(
+            f"prior_variance has {len(prior_variance)} values but K_star has {K_star.shape[1]} "
+            "test points (columns); give k(x*, x*) for each"
+        )
+    if not noise > 0:
+        raise ValueError(f"noise must be > 0 (it keeps the Cholesky factorisation stable): {noise}")
+    return _posterior(*_factorise(K, noise, y), K_star, prior_variance)
+
+
 def _log_marginal_likelihood(L: np.ndarray, alpha: np.ndarray, y: np.ndarray) -> float:
     """Algorithm 2.1, line 8: -1/2 y^T alpha - sum_i log L_ii - n/2 log 2 pi."""
     return float(-0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * len(y) * np.log(2 * np.pi))
+
+
+class GPPredictor:
+    """The GP as a performance predictor, with the interface of ``predictors.Predictor``
+    (``fit(cells, scores)``, ``predict``, ``predict_with_std``), so that lesson 05 can set it
+    beside the neural predictors. Targets are standardised before fitting and predictions
+    returned in the original units; hyperparameters by marginal likelihood, as in ``BayesOpt``."""
+
+    def __init__(self, seed: int | np.random.Generator = 0) -> None:
+        self.gp: GaussianProcess | None = None  # deterministic: ``seed`` is for the interface
+
+    def fit(self, cells, scores) -> GPPredictor:
+        y = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(cells) != len(y) or len(y) < 1:
+            raise ValueError(f"fit needs one score per cell, got {len(cells)} and {len(y)}")
+        self.mean, self.scale = float(y.mean()), float(y.std()) or 1.0
+        X = np.stack([encode(c) for c in cells])
+        with _blas().limit(limits=1, user_api="blas"):  # small matrices: see ``BayesOpt.ask``
+            self.gp = GaussianProcess.fit_marginal_likelihood(X, (y - self.mean) / self.scale)
+        return self
+
+    def predict_with_std(self, cells) -> tuple[np.ndarray, np.ndarray]:
+        if self.gp is None:
+            raise RuntimeError("call fit(cells, scores) before predicting")
+        with _blas().limit(limits=1, user_api="blas"):
+            mu, var = self.gp.predict(np.stack([encode(c) for c in cells]))
+        return mu * self.scale + self.mean, np.sqrt(var) * self.scale
+
+    def predict(self, cells) -> np.ndarray:
+        return self.predict_with_std(cells)[0]
 
 
 # --------------------------------------------------------------------------------------------

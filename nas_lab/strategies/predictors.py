@@ -23,10 +23,11 @@ pay for moving to a GPU.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 
 from nas_lab.bench import Result
@@ -236,6 +237,43 @@ class GCNPredictor(Predictor):
 
 
 PREDICTORS = {"mlp": MLPPredictor, "gcn": GCNPredictor}
+
+
+def rank_learning_curve(
+    make: Callable[[np.random.Generator], object],
+    cells: Sequence[nb201.Cell | str],
+    scores: Sequence[float],
+    sizes: Sequence[int],
+    n_test: int,
+    repeats: int,
+    seed: int | np.random.Generator = 0,
+) -> np.ndarray:
+    """How well a predictor trained on N cells ranks cells it has not seen: Spearman's rho
+    between predicted and true scores on ``n_test`` held-out cells, for each training-set size N
+    in ``sizes`` and each of ``repeats`` random splits; shape (repeats, len(sizes)). Within a
+    repeat the test cells are fixed and the training sets nested (the first N of one random
+    order), so the sizes differ only in how much the predictor saw, as in the predictor
+    comparisons of White et al. (NeurIPS 2021, "How Powerful are Performance Predictors in
+    NAS?"). ``make(rng)`` returns an unfitted object with ``fit(cells, scores)`` and
+    ``predict(cells)``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(cells) != len(scores):
+        raise ValueError(f"give one score per cell: {len(cells)} cells, {len(scores)} scores")
+    if max(sizes) + n_test > len(cells):
+        raise ValueError(
+            f"{max(sizes)} training plus {n_test} test cells need more than the {len(cells)} given"
+        )
+    rng = as_rng(seed)
+    rho = np.empty((repeats, len(sizes)))
+    for r in range(repeats):
+        order = rng.permutation(len(cells))
+        test = order[:n_test]
+        test_cells = [cells[i] for i in test]
+        for j, n in enumerate(sizes):
+            train = order[n_test : n_test + n]
+            model = make(rng).fit([cells[i] for i in train], scores[train])
+            rho[r, j] = stats.spearmanr(model.predict(test_cells), scores[test]).statistic
+    return rho
 
 
 # --------------------------------------------------------------------------------------------
