@@ -1,0 +1,41 @@
+"""One-shot NAS: search the NAS-Bench-201 cell on a supernet instead of training every cell.
+
+One module per method, each reading like its paper:
+
+- ``supernet``: the supernet (mixed edges, single paths, partial channels) and what every
+  search shares (data halves, discretisation, subnet accuracy, timing, peak memory);
+- ``darts``: DARTS (Liu, Simonyan & Yang, ICLR 2019), first and second order;
+- ``gdas``: GDAS (Dong & Yang, CVPR 2019), Gumbel-softmax sampling of one operation per edge;
+- ``pcdarts``: PC-DARTS (Xu et al., ICLR 2020), partial channels and edge normalisation;
+- ``enas``: ENAS (Pham et al., ICML 2018), a REINFORCE controller over shared weights;
+- ``spos``: SPOS (Guo et al., ECCV 2020), uniform single-path training, then evolution; and the
+  weight-sharing estimate of many architectures (``spos.weight_sharing_ranking``).
+
+Every search takes a seed and ``fast``, shows a progress bar, prints its wall time and returns
+an ``nb201.Cell`` that the benchmark can look up: ``bench.load().query(cell)``.
+
+    from nas_lab.oneshot import METHODS
+    cell = METHODS["GDAS"](seed=0, fast=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from nas_lab.oneshot import darts, enas, gdas, pcdarts, spos, supernet
+from nas_lab.spaces import nb201
+
+Search = Callable[..., nb201.Cell]
+
+# Each takes (seed=0, fast=False, **options) and returns the cell it finds.
+METHODS: dict[str, Search] = {
+    "DARTS (1st order)": partial(darts.search, 1),
+    "DARTS (2nd order)": partial(darts.search, 2),
+    "GDAS": gdas.search,
+    "PC-DARTS": pcdarts.search,
+    "ENAS": enas.search,
+    "SPOS": spos.search,
+}
+
+__all__ = ["METHODS", "darts", "enas", "gdas", "pcdarts", "spos", "supernet"]

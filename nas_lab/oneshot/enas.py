@@ -1,0 +1,134 @@
+"""ENAS: Efficient Neural Architecture Search via Parameter Sharing (Pham, Guan, Zoph, Le & Dean,
+ICML 2018).
+
+Zoph & Le's controller (lesson 03, ``strategies.reinforce``) trained every architecture it
+proposed from scratch. ENAS keeps the controller and the REINFORCE update but lets all proposed
+architectures share the weights of one supernet, so a reward costs one forward pass instead of a
+training. Training alternates two phases (Section 2.2):
+
+1. the shared weights w, controller fixed: each batch trains the path of an architecture
+   m ~ pi(m; theta) freshly sampled from the controller (one sample per step, M = 1), on
+   E_m[ L_train(m; w) ];
+2. the controller theta, weights fixed: REINFORCE (Williams 1992) on the reward R(m, w), the
+   accuracy of m's path on a batch of held-out data, with a moving-average baseline b and an
+   entropy bonus (``strategies.reinforce.reinforce_loss``, eq. 2 there):
+
+       loss(theta) = -(R - b) * log pi(m; theta) - beta * H(pi)
+
+At the end (Section 2.2, "Deriving architectures") several architectures are sampled from the
+trained policy and the one whose shared-weight path scores best on held-out data is returned.
+ENAS scores each on a single minibatch; ours score on the whole held-out half, which costs
+little here and is less noisy.
+
+The controller is lesson 03's LSTM (``strategies.reinforce.Controller``), unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nas_lab.oneshot import supernet as sn
+from nas_lab.spaces import nb201
+from nas_lab.strategies.reinforce import Controller, reinforce_loss
+
+
+class ENAS(sn.OneShotSearch):
+    """ENAS on the NAS-Bench-201 supernet: ``ENAS(seed=0).search()`` returns a cell.
+
+    Shared weights: SGD (momentum 0.9, learning rate ``lr`` cosine-annealed, weight decay 3e-4).
+    Controller: Adam at ``controller_lr``, ``controller_steps`` REINFORCE steps per epoch, each
+    rewarded with the sampled path's accuracy on a batch of the held-out half; baseline
+    b <- decay * b + (1 - decay) * R. ENAS trains its controller with a far smaller learning rate
+    (3.5e-4) for thousands of steps; here there are a few hundred, so it takes lesson 03's 5e-3.
+    ``final_samples`` architectures are drawn at the end; ``fast`` shortens the search; the
+    other options are ``supernet.OneShotSearch``'s."""
+
+    name = "ENAS"
+    full_epochs, fast_epochs, default_lr = 100, 15, 0.05
+
+    def __init__(
+        self,
+        controller_lr: float = 5e-3,
+        controller_steps: int = 10,
+        baseline_decay: float = 0.95,
+        entropy_weight: float = 1e-3,
+        final_samples: int | None = None,
+        **options,
+    ) -> None:
+        fast = options.get("fast", False)
+        self.final_samples = sn.check_epochs(final_samples, fast, 100, 20, "final_samples")
+        if controller_steps < 1:
+            raise ValueError(f"controller_steps must be >= 1, got {controller_steps!r}")
+        if not 0 <= baseline_decay < 1:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
+        self.controller_steps, self.baseline_decay = controller_steps, baseline_decay
+        self.entropy_weight = entropy_weight
+        super().__init__(**options)
+        self.controller = Controller(seed=self.rng)  # stays on the CPU: tiny, one step at a time
+        self.controller_opt = torch.optim.Adam(self.controller.parameters(), lr=controller_lr)
+        self.baseline: float | None = None
+        self.rewards: list[float] = []  # every controller step's reward, in order
+        self.candidates: dict[nb201.Cell, float] = {}  # the final samples and their accuracy
+
+    def sample(self) -> nb201.Cell:
+        """An architecture from the controller's policy (no gradient)."""
+        with torch.no_grad():
+            ops, _, _ = self.controller.sample(self.generator)
+        return nb201.Cell(ops)
+
+    def greedy(self) -> nb201.Cell:
+        """The controller's most likely choice at every step, for the record."""
+        with torch.no_grad():
+            ops, _ = self.controller._steps(lambda t, logits: int(logits.argmax()))
+        return nb201.Cell(tuple(nb201.OPS[i] for i in ops))
+
+    @torch.no_grad()
+    def reward(self, cell: nb201.Cell, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+        """R(m, w): the accuracy of ``cell``'s shared-weight path on one held-out batch."""
+        x, y = batch
+        return float((self.net.path(x, cell).argmax(dim=1) == y).float().mean())
+
+    def train_controller(self, val_batches) -> float:
+        """``controller_steps`` REINFORCE steps (phase 2); returns the mean reward."""
+        rewards = []
+        for _ in range(self.controller_steps):
+            ops, log_prob, entropy = self.controller.sample(self.generator)
+            reward = self.reward(nb201.Cell(ops), next(val_batches))
+            if self.baseline is None:
+                self.baseline = reward
+            loss = reinforce_loss(log_prob, entropy, reward, self.baseline, self.entropy_weight)
+            self.controller_opt.zero_grad()
+            loss.backward()
+            self.controller_opt.step()
+            self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
+            rewards.append(reward)
+        self.rewards.extend(rewards)
+        return float(np.mean(rewards))
+
+    def derive(self) -> nb201.Cell:
+        """Sample ``final_samples`` cells; return the best on the whole held-out half."""
+        for _ in range(self.final_samples):
+            cell = self.sample()
+            if cell not in self.candidates:
+                self.candidates[cell] = sn.path_accuracy(self.net, cell, self.data.arch)
+        return max(self.candidates, key=self.candidates.get)
+
+    def run(self) -> nb201.Cell:
+        """Alternate the two phases for ``epochs`` epochs, then derive."""
+        opt, schedule = self.weight_optimizer()
+        val_batches = sn.endless_batches(self.data.arch, self.batch_size, self.generator)
+        bar = self.bar()
+        for epoch in bar:
+            loss = self.path_epoch(self.sample, opt, schedule)
+            reward = self.train_controller(val_batches)
+            greedy = self.greedy()
+            policy = self.controller.probabilities(greedy).astype(np.float32)
+            self.history.append(sn.Epoch(epoch + 1, loss, 1.0 - reward, policy, greedy))
+            bar.set_postfix(loss=f"{loss:.3f}", reward=f"{reward:.3f}")
+        return self.derive()
+
+
+def search(seed: int = 0, fast: bool = False, **options) -> nb201.Cell:
+    """Run ENAS and return the cell it finds; ``options`` go to ``ENAS``."""
+    return ENAS(seed=seed, fast=fast, **options).search()
