@@ -343,3 +343,111 @@ def test_nsga2_approaches_the_true_front_better_than_random_search(table):
     ea = [hypervolume(run(nsga(s), table, BUDGET, s, max_steps=5000)) for s in SEEDS]
     assert stats.mannwhitneyu(ea, rs, alternative="greater").pvalue < 0.01
     assert np.median(ea) > 0.9 > np.median(rs)  # measured: 0.93 against 0.87
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 04 helpers: aging against removing the worst; a search's reported front over time
+# ---------------------------------------------------------------------------------------------
+
+
+def test_without_aging_the_worst_dies_and_the_oldest_of_equals_first():
+    strategy = RegularizedEvolution(population_size=3, sample_size=2, seed=0, aging=False)
+    for value in (0.9, 0.1, 0.5):
+        strategy.tell(strategy.ask(), fake_result(value))
+    strategy.tell(strategy.ask(), fake_result(0.2))
+    assert [m.val_acc for m in strategy.population] == [0.9, 0.5, 0.2]  # 0.1 died, 0.9 lives on
+    strategy.tell(strategy.ask(), fake_result(0.2))
+    assert [m.val_acc for m in strategy.population] == [0.9, 0.5, 0.2]  # the older 0.2 died
+    assert strategy.population[-1] == strategy.history[-1]
+    assert "aging=False" in repr(strategy)
+
+
+def test_aging_and_removing_the_worst_differ_only_in_who_dies(table):
+    runs = {}
+    for aging in (True, False):
+        strategy = RegularizedEvolution(10, 3, seed=4, aging=aging)
+        clock = run(strategy, table, 60, seed=4)
+        runs[aging] = (strategy, clock)
+    # Same random start (the first P asks draw the same cells), then different populations.
+    young, old = (runs[a][1].trajectory for a in (True, False))
+    assert young[:10] == old[:10] and young != old
+    keeper = runs[False][0]
+    ranked = sorted(m.val_acc for m in keeper.history)
+    assert sorted(m.val_acc for m in keeper.population) == ranked[-10:]  # the 10 best survive
+
+
+def test_run_front_is_the_brute_force_front_of_what_the_run_saw(table):
+    clock = run(RandomSearch(seed=2), table, 80, seed=2)
+    for until in (None, 0.5, 10.0, 40.0):
+        seen = {}
+        for elapsed, arch, val, _ in clock.trajectory:
+            if until is None or elapsed <= until:
+                seen.setdefault(arch, (val, -float(table.query(arch).params)))
+        archs = list(seen)
+        points = np.array([seen[a] for a in archs]) if archs else np.zeros((0, 2))
+        expected = [archs[i] for i in brute_force_front(points)]
+        assert moo.run_front(clock, table, "params", until) == expected
+    assert moo.run_front(clock, table, "params", until=0.5) == []  # nothing finished yet
+
+
+def exact_table() -> Benchmark:
+    """The separable table's cells, but every training gives the test accuracy (no noise
+    between seeds or sets) and the costs are random: known fronts of any shape."""
+    rng = np.random.default_rng(5)
+    arrays = dict(separable_table().arrays)
+    n = len(arrays["archs"])
+    acc = rng.uniform(0.5, 1.0, size=n)
+    arrays["val_acc"] = np.repeat(acc[:, None, None], 2, axis=1)
+    arrays["test_acc"] = np.repeat(acc[:, None], 2, axis=1)
+    arrays["params"] = rng.integers(1000, 5000, size=n)
+    arrays["flops"] = rng.integers(1000, 5000, size=n)
+    arrays["latency_ms_batch1"] = rng.uniform(0.1, 2.0, size=n)
+    return Benchmark(arrays, manifest={"complete": True})
+
+
+@pytest.mark.parametrize("cost", ["params", "flops", "latency_ms"])
+def test_a_run_that_trains_everything_finds_the_whole_hypervolume(cost):
+    exact = exact_table()
+    points = moo.table_points(exact, cost)
+    column = {"params": "params", "flops": "flops", "latency_ms": "latency_ms_batch1"}[cost]
+    assert np.array_equal(points[:, 1], -exact.column(column).astype(float))
+    reference = [0.5, -5000.0 if cost != "latency_ms" else -2.0]
+    true_hv = moo.hypervolume_2d(points, reference)
+    clock = exact.clock(resume=False)
+    for arch in exact.archs:
+        clock.query(arch)
+    curve = moo.hypervolume_curve(clock, exact, reference, [0, 100, len(exact)], cost)
+    assert curve[0] == 0.0 and 0 < curve[1] < true_hv
+    assert curve[2] == pytest.approx(true_hv)  # every cell seen: the true front, exactly
+    front = moo.run_front(clock, exact, cost)
+    assert sorted(exact.row(a) for a in front) == sorted(moo.pareto_front(points))
+
+
+def test_hypervolume_curve_scores_the_reported_front_on_test(table):
+    clock = run(moo.NSGA2(("val_acc", "-params"), population_size=10, seed=1), table, 60, 1)
+    reference = [0.3, -6000.0]
+    curve = moo.hypervolume_curve(clock, table, reference, np.linspace(0, 60, 7))
+    rows = [table.row(a) for a in moo.run_front(clock, table)]
+    assert curve[-1] == pytest.approx(moo.hypervolume_2d(moo.table_points(table)[rows], reference))
+    assert np.all(curve <= moo.hypervolume_2d(moo.table_points(table), reference) + 1e-12)
+    with pytest.raises(ValueError, match="unknown cost 'energy'"):
+        moo.table_points(table, "energy")
+
+
+def test_nsga2_unique_breeds_no_repeats_and_only_redraws(table):
+    def repeats(clock) -> int:
+        archs = [arch for _, arch, _, _ in clock.trajectory]
+        return len(archs) - len(set(archs))
+
+    def nsga(seed, **options):
+        return moo.NSGA2(("val_acc", "-params"), population_size=10, seed=seed, **options)
+
+    plain = [run(nsga(s), table, BUDGET, s) for s in range(5)]
+    unique = [run(nsga(s, unique=True), table, BUDGET, s) for s in range(5)]
+    assert sum(map(repeats, plain)) > 0  # the paper's algorithm pays for repeats
+    assert sum(map(repeats, unique)) == 0
+    # One try is no re-draw: exactly the paper's algorithm, draw for draw.
+    once = run(nsga(3, unique=True, max_tries=1), table, BUDGET, 3)
+    assert once.trajectory == plain[3].trajectory
+    with pytest.raises(ValueError, match="max_tries must be an integer >= 1"):
+        nsga(0, unique=True, max_tries=0)

@@ -16,7 +16,9 @@ AAAI 2019, Algorithm 1 (P = population size, S = sample size, C = cycles):
 
 The one change from classic tournament evolution is the last line: the oldest member dies, not
 the worst. Every architecture is thus judged again and again through its descendants, and a
-lucky one (noisy accuracy) cannot stay forever; the paper calls it regularization.
+lucky one (noisy accuracy) cannot stay forever; the paper calls it regularization. With
+``aging=False`` the worst member dies instead: the paper's non-regularized baseline (NRE), kept
+here so that a lesson can measure the difference.
 
 Here the loop is cut into ``ask`` (the next child) and ``tell`` (add it, the oldest dies) so that
 ``nas_lab.strategies.run`` drives it on the benchmark's clock. The defaults, P = 10 and S = 3, are
@@ -71,8 +73,9 @@ class RegularizedEvolution:
 
     ``ask`` returns a random cell until the population is full, then a mutated tournament winner
     (with ``crossover=True``: the uniform crossover of two tournament winners, then mutated).
-    ``tell`` appends the cell with its validation accuracy and removes the oldest member.
-    ``history`` keeps every member ever told, in order.
+    ``tell`` appends the cell with its validation accuracy and removes the oldest member (with
+    ``aging=False``: the least accurate, the oldest of equals). ``history`` keeps every member
+    ever told, in order.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class RegularizedEvolution:
         seed: int | np.random.Generator = 0,
         crossover: bool = False,
         mutation: Mutation = nb201.mutate,
+        aging: bool = True,
     ):
         if int(population_size) != population_size or population_size < 1:
             raise ValueError(f"population_size must be an integer >= 1, got {population_size!r}")
@@ -96,7 +100,7 @@ class RegularizedEvolution:
                 f"got {mutation!r}"
             )
         self.population_size, self.sample_size = int(population_size), int(sample_size)
-        self.crossover, self.mutation = bool(crossover), mutation
+        self.crossover, self.mutation, self.aging = bool(crossover), mutation, bool(aging)
         self.rng = as_rng(seed)
         self.population: deque[Member] = deque()  # oldest on the left
         self.history: list[Member] = []
@@ -115,7 +119,10 @@ class RegularizedEvolution:
         self.population.append(member)
         self.history.append(member)
         if len(self.population) > self.population_size:
-            self.population.popleft()  # aging: the oldest dies, however good it is
+            if self.aging:
+                self.population.popleft()  # aging: the oldest dies, however good it is
+            else:  # non-regularized: the worst dies, so a lucky member can live forever
+                self.population.remove(min(self.population, key=lambda m: m.val_acc))
 
     @property
     def best(self) -> Member:
@@ -127,5 +134,5 @@ class RegularizedEvolution:
     def __repr__(self) -> str:
         return (
             f"RegularizedEvolution(population_size={self.population_size}, "
-            f"sample_size={self.sample_size}, crossover={self.crossover})"
+            f"sample_size={self.sample_size}, crossover={self.crossover}, aging={self.aging})"
         )

@@ -14,19 +14,20 @@ The file follows the paper:
 1. dominance and the fast non-dominated sort (Section III-A);
 2. the crowding distance and the crowded-comparison operator (Section III-B);
 3. elitist survival of parents plus children (Section III-C, the main loop);
-4. measuring a front: ``pareto_front`` and the 2-D hypervolume;
+4. measuring a front: ``pareto_front``, the 2-D hypervolume, the true front of the table and
+   the hypervolume of a search's reported front over time;
 5. ``NSGA2``, the ask-and-tell strategy over NAS-Bench-201 cells.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from nas_lab.bench import Result
+from nas_lab.bench import Benchmark, Result, SimulatedClock
 from nas_lab.spaces import as_rng, nb201
 from nas_lab.strategies.evolution import Mutation, crossover
 
@@ -213,6 +214,62 @@ def hypervolume_2d(
     return float(area)
 
 
+# Columns of the benchmark table for each cost a front can trade accuracy against.
+COST_COLUMNS = {"params": "params", "flops": "flops", "latency_ms": "latency_ms_batch1"}
+
+
+def _cost_column(cost: str) -> str:
+    if cost not in COST_COLUMNS:
+        raise ValueError(f"unknown cost {cost!r}; choose from {', '.join(COST_COLUMNS)}")
+    return COST_COLUMNS[cost]
+
+
+def table_points(bench: Benchmark, cost: str = "params") -> np.ndarray:
+    """(test accuracy, -cost) of every cell in the table, test accuracy the mean over seeds:
+    the points whose ``pareto_front`` is the true front, found by brute force. Both columns are
+    to be maximised, as everywhere in this file."""
+    test = bench.column("test_acc")
+    return np.stack([test, -bench.column(_cost_column(cost)).astype(float)], axis=1)
+
+
+def run_front(
+    clock: SimulatedClock, bench: Benchmark, cost: str = "params", until: float | None = None
+) -> list[str]:
+    """The cells a search would report as its front after simulated time ``until`` (default:
+    the end): those no other cell it trained beats on both validation accuracy, as the run
+    observed it, and ``cost``. Like a single-objective incumbent, the front is chosen on what
+    the search saw (never the test set); each cell is listed once, in the order it was found."""
+    column = bench.column(_cost_column(cost))
+    seen: dict[str, tuple[float, float]] = {}
+    for elapsed, arch, val_acc, _ in clock.trajectory:
+        if until is not None and elapsed > until:
+            break
+        seen.setdefault(arch, (val_acc, -float(column[bench.row(arch)])))
+    archs = list(seen)
+    if not archs:
+        return []
+    return [archs[i] for i in pareto_front(np.array([seen[a] for a in archs]))]
+
+
+def hypervolume_curve(
+    clock: SimulatedClock,
+    bench: Benchmark,
+    reference: Sequence[float],
+    grid: Sequence[float],
+    cost: str = "params",
+) -> np.ndarray:
+    """The hypervolume of the run's reported front at each time in ``grid``, every reported
+    cell scored by its mean test accuracy and its cost (``table_points``). Divided by the
+    hypervolume of the whole table, it is 1 only for a run that found the entire true front:
+    the multi-objective counterpart of regret, chosen on validation, reported on test."""
+    points = table_points(bench, cost)
+    curve = []
+    for until in np.asarray(grid, dtype=float):
+        rows = [bench.row(arch) for arch in run_front(clock, bench, cost, until)]
+        curve.append(hypervolume_2d(points[rows], reference) if rows else 0.0)
+    return np.array(curve)
+
+
 # --------------------------------------------------------------------------------------------
 # 5. The strategy over NAS-Bench-201 cells
 # --------------------------------------------------------------------------------------------
@@ -257,6 +314,13 @@ class NSGA2:
     crossover mixes their edges, and a mutation changes one edge. Once all N children are
     told, parents and children compete and the best N survive (``select_survivors``).
     ``history`` keeps everything told; ``front()`` is the run's non-dominated set.
+
+    With ``unique=True`` a child that repeats a cell already told, or bred earlier in the same
+    generation (up to isomorphism), is bred again, up to ``max_tries`` times: a search on a
+    clock pays again for a repeat and learns nothing from it. The paper does not need this
+    (real-valued genes rarely repeat); pymoo's genetic algorithms drop duplicates by default
+    (``eliminate_duplicates``, against the current population; here against everything told).
+    Off by default: the paper's algorithm.
     """
 
     def __init__(
@@ -265,15 +329,20 @@ class NSGA2:
         population_size: int = 20,
         seed: int | np.random.Generator = 0,
         mutation: Mutation = nb201.mutate,
+        unique: bool = False,
+        max_tries: int = 20,
     ):
         if int(population_size) != population_size or population_size < 2:
             raise ValueError(f"population_size must be an integer >= 2, got {population_size!r}")
+        if int(max_tries) != max_tries or max_tries < 1:
+            raise ValueError(f"max_tries must be an integer >= 1, got {max_tries!r}")
         if not callable(mutation):
             raise ValueError(f"mutation must be a function (cell, rng) -> cell, got {mutation!r}")
         self._signed_fields = parse_objectives(objectives)
         self.objectives = tuple(objectives)
         self.population_size = int(population_size)
         self.mutation = mutation
+        self.unique, self.max_tries = bool(unique), int(max_tries)
         self.rng = as_rng(seed)
         self.population: list[Individual] = []  # P_t, the survivors
         self.children: list[Individual] = []  # Q_t, told so far this generation
@@ -302,17 +371,38 @@ class NSGA2:
             self._to_ask.clear()  # children bred from the old parents are stale
 
     def breed(self) -> list[nb201.Cell]:
-        """Q_t: N children by binary tournament, uniform crossover and mutation."""
+        """Q_t: N children by binary tournament, uniform crossover and mutation (with
+        ``unique``: each bred again while it repeats a cell seen, at most ``max_tries`` times)."""
         rank, crowd = rank_and_crowding(self.points(self.population))
-        children = []
-        for _ in range(self.population_size):
-            a = self.population[binary_tournament(rank, crowd, self.rng)]
-            b = self.population[binary_tournament(rank, crowd, self.rng)]
-            children.append(self.mutation(crossover(a.cell, b.cell, self.rng), self.rng))
-        return children
+        seen = self._seen()
+        return [
+            self._draw(lambda: self._child(rank, crowd), seen) for _ in range(self.population_size)
+        ]
+
+    def _child(self, rank: np.ndarray, crowd: np.ndarray) -> nb201.Cell:
+        a = self.population[binary_tournament(rank, crowd, self.rng)]
+        b = self.population[binary_tournament(rank, crowd, self.rng)]
+        return self.mutation(crossover(a.cell, b.cell, self.rng), self.rng)
 
     def _random_generation(self) -> list[nb201.Cell]:
-        return [nb201.sample(self.rng) for _ in range(self.population_size)]
+        seen = self._seen()
+        return [
+            self._draw(lambda: nb201.sample(self.rng), seen) for _ in range(self.population_size)
+        ]
+
+    def _seen(self) -> set[nb201.Cell]:
+        """The classes told so far (their representatives), when repeats are to be avoided."""
+        return {i.cell.canonical() for i in self.history} if self.unique else set()
+
+    def _draw(self, make: Callable[[], nb201.Cell], seen: set[nb201.Cell]) -> nb201.Cell:
+        """One cell from ``make``; with ``unique``, made again while its class is in ``seen``
+        (at most ``max_tries`` draws in all), then added to ``seen``."""
+        cell, tries = make(), 1
+        while self.unique and cell.canonical() in seen and tries < self.max_tries:
+            cell, tries = make(), tries + 1
+        if self.unique:
+            seen.add(cell.canonical())
+        return cell
 
     @staticmethod
     def points(individuals: Sequence[Individual]) -> np.ndarray:
@@ -326,4 +416,7 @@ class NSGA2:
         return [self.history[i] for i in pareto_front(self.points(self.history))]
 
     def __repr__(self) -> str:
-        return f"NSGA2(objectives={self.objectives}, population_size={self.population_size})"
+        return (
+            f"NSGA2(objectives={self.objectives}, population_size={self.population_size}, "
+            f"unique={self.unique})"
+        )
