@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from nas_lab.oneshot import METHODS, darts, enas, gdas, pcdarts, spos
+from nas_lab.bench import Benchmark
+from nas_lab.oneshot import METHODS, darts, enas, gdas, judge, pcdarts, spos
 from nas_lab.oneshot import supernet as sn
 from nas_lab.spaces import nb201
 
@@ -490,3 +491,28 @@ def test_every_method_returns_a_cell_and_prints_its_wall_time(name, capsys):
     assert nb201.canonical(cell) in nb201.unique_cells()  # so the benchmark can look it up
     out = capsys.readouterr().out
     assert "s wall time; found" in out and str(cell) in out
+
+
+def test_judge_reports_test_accuracy_and_percentile_from_the_table():
+    cells = [str(c) for c in nb201.unique_cells()[:4]]
+    test = np.array([0.1, 0.4, 0.3, 0.2])
+    table = Benchmark(
+        {
+            "archs": np.array(cells),
+            "seeds": np.array([0, 1]),
+            "val_acc": np.stack([test, test + 0.1], axis=1)[..., None],  # (archs, seeds, epochs)
+            "train_loss": np.ones((4, 2, 1)),
+            "test_acc": np.stack([test - 0.05, test + 0.05], axis=1),
+            "train_time": np.ones((4, 2)),
+            "params": np.zeros(4, dtype=np.int64),
+            "flops": np.zeros(4, dtype=np.int64),
+            "latency_ms_batch1": np.zeros(4),
+            "latency_ms_train_batch": np.zeros(4),
+        },
+        manifest={},
+    )
+    verdict = judge(cells[2], table)
+    assert verdict["test_acc"] == pytest.approx(0.3)  # the mean over the two seeds
+    assert verdict["val_acc"] == pytest.approx(0.35)
+    assert verdict["percentile"] == pytest.approx(75.0)  # beats or matches 3 of the 4
+    assert judge(cells[1], table)["percentile"] == pytest.approx(100.0)

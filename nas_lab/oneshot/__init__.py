@@ -23,6 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
+
+from nas_lab.bench import Benchmark
 from nas_lab.oneshot import darts, enas, gdas, pcdarts, spos, supernet
 from nas_lab.spaces import nb201
 
@@ -38,4 +41,19 @@ METHODS: dict[str, Search] = {
     "SPOS": spos.search,
 }
 
-__all__ = ["METHODS", "darts", "enas", "gdas", "pcdarts", "spos", "supernet"]
+
+def judge(cell: nb201.Cell | str, bench: Benchmark) -> dict[str, float]:
+    """What the benchmark says of a cell a search returned: its test and validation accuracy
+    (mean over the table's seeds) and its test-accuracy percentile among all the table's
+    architectures (the share of them it matches or beats, in %; 100 for the best), the form of
+    NAS-Bench-201's comparison of search methods (Dong & Yang, ICLR 2020)."""
+    result = bench.query(cell)
+    test = bench.column("test_acc")
+    return {
+        "test_acc": result.test_acc,
+        "val_acc": result.val_acc,
+        "percentile": float(100 * np.mean(test <= result.test_acc)),
+    }
+
+
+__all__ = ["METHODS", "judge", "darts", "enas", "gdas", "pcdarts", "spos", "supernet"]

@@ -45,7 +45,7 @@ class ENAS(sn.OneShotSearch):
     other options are ``supernet.OneShotSearch``'s."""
 
     name = "ENAS"
-    full_epochs, fast_epochs, default_lr = 100, 15, 0.05
+    full_epochs, fast_epochs, default_lr = 250, 40, 0.05
 
     def __init__(
         self,

@@ -32,7 +32,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nas_lab.oneshot import supernet as sn
 from nas_lab.oneshot.darts import DARTS
 from nas_lab.spaces import nb201
 
@@ -90,9 +89,6 @@ class GDAS(DARTS):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         ops, gates = self.sample()
         return self.net.gated(x, ops, gates)
-
-    def cell(self) -> nb201.Cell:
-        return sn.discretize(self.alpha.detach().cpu())
 
 
 def search(seed: int = 0, fast: bool = False, **options) -> nb201.Cell:

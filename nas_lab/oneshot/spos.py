@@ -47,11 +47,11 @@ class SPOS(sn.OneShotSearch):
     Weights: SGD (momentum 0.9, learning rate ``lr`` cosine-annealed, weight decay 3e-4, the
     supernet helpers' defaults), one uniformly sampled path per batch. Evolution: the paper's
     population 50, top k 10, 25 crossovers and 25 mutations per generation, mutation
-    probability 0.1; ``iterations`` generations (the paper runs 20). ``fast`` shortens training
+    probability 0.1; ``iterations`` generations (20, as in the paper). ``fast`` shortens training
     and evolution; the other options are ``supernet.OneShotSearch``'s."""
 
     name = "SPOS"
-    full_epochs, fast_epochs, default_lr = 100, 15, 0.05
+    full_epochs, fast_epochs, default_lr = 250, 40, 0.05
 
     def __init__(
         self,
@@ -62,7 +62,7 @@ class SPOS(sn.OneShotSearch):
         **options,
     ) -> None:
         fast = options.get("fast", False)
-        self.iterations = sn.check_epochs(iterations, fast, 10, 3, "iterations")
+        self.iterations = sn.check_epochs(iterations, fast, 20, 3, "iterations")
         if not 1 <= top_k <= population:
             raise ValueError(f"need 1 <= top_k <= population, got {top_k} and {population}")
         if not 0 <= mutation_prob <= 1:

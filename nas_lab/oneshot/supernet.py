@@ -19,10 +19,11 @@ per stage, residual reductions, BN-ReLU, pooling, linear), built from ``nb201``'
 the benchmark recipe's width and depth (C=8, N=3), so an architecture found here is judged by
 the table on the network it was searched in.
 
-Two choices follow NAS-Bench-201's weight-sharing experiments (Dong & Yang, ICLR 2020, Section
-5): the architecture parameters are shared by all cells, and BatchNorm always normalises with
-the statistics of the current batch (no running averages): a running average would mix the
-statistics of every path the supernet has run, and be wrong for each of them.
+Two choices for weight sharing. The architecture parameters are shared by all cells, as in
+NAS-Bench-201's own weight-sharing baselines: there is one cell to find, used everywhere. And
+BatchNorm always normalises with the statistics of the current batch (no running averages): a
+running average would mix the statistics of every path the supernet has run, and be wrong for
+each of them.
 
 The file also holds what every search shares: the data (two halves of the training split, one to
 train the weights and one to judge architectures), the batch loop, discretisation, subnet
@@ -51,7 +52,6 @@ from nas_lab.train import _index_batches, batches, seed_everything
 OPS, EDGES = nb201.OPS, nb201.EDGES
 NUM_EDGES, NUM_OPS = len(EDGES), len(OPS)
 NONE = OPS.index("none")
-SKIP = OPS.index("skip_connect")
 
 # The benchmark's network (its recipe): the supernet has the same width and depth.
 WIDTH, DEPTH = RECIPE.channels, RECIPE.cells_per_stage
