@@ -69,6 +69,13 @@ def _add_(params: Sequence[torch.Tensor], vectors: Sequence[torch.Tensor], scale
         p.add_(v, alpha=scale)
 
 
+@torch.no_grad()
+def _restore_(params: Sequence[torch.Tensor], saved: Sequence[torch.Tensor]) -> None:
+    """params = saved, in place: undo the moves to w', w+ and w- exactly (no rounding drift)."""
+    for p, p0 in zip(params, saved, strict=True):
+        p.copy_(p0)
+
+
 def first_order_grad(arch: Sequence[torch.Tensor], loss_fn: LossFn, val: Batch):
     """grad_alpha L_val(w, alpha): eq. 7 with xi = 0. Returns (gradients, L_val)."""
     loss = loss_fn(val)
@@ -86,7 +93,11 @@ def second_order_grad(
 ):
     """eq. 7 with the Hessian-vector product of eq. 8. ``loss_fn(batch)`` computes the loss
     with the current ``weights`` w and architecture parameters ``arch`` (alpha). The weights are
-    moved to w', w+ and w- in turn and restored exactly; returns (gradients, L_val(w'))."""
+    moved to w', w+ and w- in turn and restored exactly; returns (gradients, L_val(w')).
+
+    A caveat the paper does not dwell on: with ReLUs, grad_alpha L_train is only piecewise
+    smooth in w, and a step of 0.01 in norm can cross kinks, so eq. 8 is a noisy estimate of the
+    Hessian-vector product (the tests check it in the limit of small ``eps``)."""
     original = [w.detach().clone() for w in weights]
     # eq. 6: one virtual SGD step on the training loss, w' = w - xi * grad_w L_train(w, alpha).
     _add_(weights, _grads(loss_fn(train), weights), -xi)
@@ -96,9 +107,7 @@ def second_order_grad(
     d_arch, v = grads[: len(arch)], grads[len(arch) :]
     norm = torch.sqrt(sum((g * g).sum() for g in v))
     r = eps / float(norm) if float(norm) > 0 else 0.0  # eps of eq. 8, relative to ||v||
-    with torch.no_grad():
-        for w, w0 in zip(weights, original, strict=True):
-            w.copy_(w0)
+    _restore_(weights, original)
     if r == 0.0:  # v = 0: the second term of eq. 7 is zero
         return d_arch, val_loss.detach()
     # eq. 8: grad_alpha L_train at w+ = w + r v and at w- = w - r v.
@@ -106,9 +115,7 @@ def second_order_grad(
     plus = _grads(loss_fn(train), arch)
     _add_(weights, v, -2 * r)
     minus = _grads(loss_fn(train), arch)
-    with torch.no_grad():
-        for w, w0 in zip(weights, original, strict=True):
-            w.copy_(w0)
+    _restore_(weights, original)
     hessian_v = [(p - m) / (2 * r) for p, m in zip(plus, minus, strict=True)]
     return [d - xi * h for d, h in zip(d_arch, hessian_v, strict=True)], val_loss.detach()
 
