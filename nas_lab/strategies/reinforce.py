@@ -19,7 +19,8 @@ On the NAS-Bench-201 cell the controller emits the 6 operations in ``EDGES`` ord
 "architecture" is a sequence of 6 choices among the 5 operations. The file reads top to bottom:
 
 1. ``Controller``: the LSTM policy, which samples a cell and scores a given one;
-2. ``reinforce_loss``: eq. 2;
+2. ``reinforce_loss``: eq. 2, and its pieces: the score function of one categorical choice,
+   the moving-average baseline, per-sample gradients (to measure what the baseline saves);
 3. ``Reinforce``: the ask-and-tell strategy (sample, then one Adam step per batch of rewards).
 
 The controller stays on the CPU on purpose: it is a few thousand parameters run one step at a
@@ -99,11 +100,7 @@ class Controller(nn.Module):
 
     @staticmethod
     def _score(ops: list[int], logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """sum_t log pi(a_t | a_<t), and the summed entropy of the 6 step distributions."""
-        log_p = torch.log_softmax(logits, dim=-1)
-        log_prob = log_p[torch.arange(NUM_EDGES), torch.tensor(ops)].sum()
-        entropy = -(log_p.exp() * log_p).sum()
-        return log_prob, entropy
+        return log_prob_and_entropy(logits, ops)
 
     def sample(
         self, generator: torch.Generator
@@ -131,6 +128,15 @@ class Controller(nn.Module):
         return self.evaluate(ops)[0]
 
     @torch.no_grad()
+    def most_likely(self) -> tuple[str, ...]:
+        """The greedy cell: at each step the most probable operation given the earlier ones.
+
+        Not always the single most probable cell (a greedy path can miss it), but the one
+        the policy's table along its own choices points at; for plots."""
+        ops, _ = self._steps(lambda t, logits: int(torch.argmax(logits)))
+        return tuple(nb201.OPS[i] for i in ops)
+
+    @torch.no_grad()
     def probabilities(self, ops: nb201.Cell | Sequence[str]) -> np.ndarray:
         """The 6 x 5 table pi(. | a_<t) along ``ops``: row t is the distribution over edge t's
         operation given the earlier edges of ``ops``. For plots and tests."""
@@ -140,8 +146,83 @@ class Controller(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# 2. The REINFORCE loss (eq. 2)
+# 2. The REINFORCE loss (eq. 2) and its pieces
 # --------------------------------------------------------------------------------------------
+
+
+def log_prob_and_entropy(
+    logits: torch.Tensor, ops: Sequence[int] | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For a (steps, choices) tensor of logits and one chosen op number per step:
+    log pi(a) = sum_t log softmax(z_t)[a_t], and H = -sum_t sum_k p_tk log p_tk, the summed
+    entropy of the step distributions. By the chain rule of entropy, the mean of H over the
+    policy's own samples is the entropy of the whole cell distribution (Cover & Thomas 2006,
+    Theorem 2.5.1)."""
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (steps, choices), got shape {tuple(logits.shape)}")
+    ops = torch.as_tensor(ops, dtype=torch.long)
+    if ops.shape != (logits.shape[0],):
+        raise ValueError(f"need one op per step ({logits.shape[0]}), got {ops.tolist()}")
+    log_p = torch.log_softmax(logits, dim=-1)
+    log_prob = log_p[torch.arange(len(ops)), ops].sum()
+    entropy = -(log_p.exp() * log_p).sum()
+    return log_prob, entropy
+
+
+def score_function(logits: np.ndarray, action: int) -> np.ndarray:
+    """d log softmax(z)_a / dz = onehot(a) - softmax(z): the score function of one categorical
+    choice, Williams' "characteristic eligibility" d ln g / d w (Williams 1992) for a softmax,
+    the term REINFORCE multiplies by R - b. It pushes z_a up by 1 - p_a and every other z_k
+    down by p_k, and its mean over a ~ softmax(z) is zero (why a baseline adds no bias)."""
+    z = np.asarray(logits, dtype=float)
+    if z.ndim != 1 or not 0 <= action < len(z):
+        raise ValueError(f"need a 1-D vector of logits and an action in 0..{len(z) - 1}")
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return np.eye(len(z))[action] - p
+
+
+def moving_average_baselines(rewards: Sequence[float], decay: float) -> np.ndarray:
+    """The baseline b_t that reward R_t is compared with: b_1 = R_1, then
+    b_{t+1} = decay * b_t + (1 - decay) * R_t (Zoph & Le 2017, Section 3.2: "an exponential
+    moving average of the previous architecture accuracies"). b_t uses only R_1..R_{t-1} (and
+    R_1 for the first): it does not depend on the action it judges, so it keeps eq. 1 unbiased."""
+    if not 0 <= decay < 1:
+        raise ValueError(f"decay must be in [0, 1), got {decay}")
+    rewards = np.asarray(rewards, dtype=float)
+    baselines = np.empty_like(rewards)
+    b = rewards[0] if len(rewards) else 0.0
+    for t, reward in enumerate(rewards):
+        baselines[t] = b
+        b = decay * b + (1 - decay) * reward
+    return baselines
+
+
+def score_gradients(controller: Controller, cells: Sequence[nb201.Cell]) -> np.ndarray:
+    """Per-sample gradients grad_theta log pi(cell), flattened: an (n cells, n parameters)
+    array. Row i times (R_i - b) is sample i's REINFORCE estimate of grad J (eq. 1), so the
+    spread of the rows measures the estimator's variance for any choice of baseline."""
+    params = list(controller.parameters())
+    rows = []
+    for cell in cells:  # every parameter takes part in every cell's 6 steps: no None gradient
+        grads = torch.autograd.grad(controller.log_prob(cell), params)
+        rows.append(torch.cat([g.flatten() for g in grads]))
+    return torch.stack(rows).double().numpy()
+
+
+def gradient_variance(scores: np.ndarray, advantages: Sequence[float] | np.ndarray) -> float:
+    """Total variance of the per-sample REINFORCE estimates (R_i - b_i) * grad log pi(a_i):
+    the sum over parameters of each coordinate's variance across samples (the trace of the
+    estimator's covariance). ``scores`` is ``score_gradients``' (samples, parameters) array.
+    Subtracting a baseline leaves the mean unchanged (eq. 1) and changes only this number."""
+    scores = np.asarray(scores, dtype=float)
+    advantages = np.asarray(advantages, dtype=float)
+    if scores.ndim != 2 or advantages.shape != (len(scores),):
+        raise ValueError(
+            f"need a (samples, parameters) array and one advantage per sample, got shapes "
+            f"{scores.shape} and {advantages.shape}"
+        )
+    return float((advantages[:, None] * scores).var(axis=0).sum())
 
 
 def reinforce_loss(
@@ -168,7 +249,8 @@ class Reinforce:
     the reward R (the validation accuracy); once ``batch_size`` rewards have arrived, one Adam
     step descends the mean of eq. 2 over them. The baseline b is the exponential moving average
     b <- decay * b + (1 - decay) * R of the rewards seen *before* each one (it starts at the
-    first reward).
+    first reward; ``moving_average_baselines``). ``baseline=False`` uses b = 0, plain
+    REINFORCE, for the lesson's comparison.
 
     The loss is recomputed at ``tell`` from the kept ops under the current controller: with
     ``batch_size=1`` and ask/tell alternating this is exactly the log-probability ``ask`` kept,
@@ -183,6 +265,7 @@ class Reinforce:
         entropy_weight: float = 1e-3,
         hidden: int = 32,
         batch_size: int = 1,
+        baseline: bool = True,
     ) -> None:
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
@@ -197,16 +280,19 @@ class Reinforce:
         self.generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
         self.baseline_decay, self.entropy_weight = baseline_decay, entropy_weight
-        self.batch_size = batch_size
-        self.baseline: float | None = None
+        self.batch_size, self.use_baseline = batch_size, baseline
+        self.baseline: float | None = None  # the moving average, before the next reward
+        self.baselines: list[float] = []  # the b each told reward was compared with
+        self.entropies: list[float] = []  # summed step entropy of each ask's sample (nats)
         self.pending: dict[nb201.Cell, list[float]] = {}  # asked cell -> log-probs at sampling
         self.batch: list[tuple[nb201.Cell, float]] = []  # (cell, advantage R - b) awaiting a step
         self.history: list[tuple[nb201.Cell, float, float]] = []  # (cell, log pi at ask, reward)
 
     def ask(self) -> nb201.Cell:
         with torch.no_grad():
-            ops, log_prob, _ = self.controller.sample(self.generator)
+            ops, log_prob, entropy = self.controller.sample(self.generator)
         cell = nb201.Cell(ops)
+        self.entropies.append(float(entropy))
         self.pending.setdefault(cell, []).append(float(log_prob))
         return cell
 
@@ -224,7 +310,9 @@ class Reinforce:
         reward = float(result.val_acc)
         if self.baseline is None:
             self.baseline = reward
-        self.batch.append((cell, reward - self.baseline))
+        used = self.baseline if self.use_baseline else 0.0
+        self.baselines.append(used)
+        self.batch.append((cell, reward - used))
         self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
         self.history.append((cell, log_prob_at_ask, reward))
         if len(self.batch) >= self.batch_size:
