@@ -3,12 +3,17 @@
 Each strategy runs through ``nas_lab.strategies.run`` on the benchmark's simulated clock, so each
 is charged the training time the table recorded for what it tried. The CSV has one row per query
 (strategy, seed, time, best validation accuracy so far, that incumbent's test accuracy, regret);
-the figure plots the mean regret against time with 95% confidence bands.
+the figure plots the mean regret against time with 95% confidence bands; ``compare.json`` says
+how the CSV was made (strategies, budget, seeds, the table's sha256), so that ``load`` can refuse a
+CSV computed on another table. A lesson reads the shipped CSV with ``load`` and rebuilds the
+results table (``finals_from_rows``, ``results_table``) and the regret bands
+(``curves_from_rows``) from it, without rerunning the searches.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +21,7 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
+from nas_lab import __version__
 from nas_lab.bench import Benchmark, SimulatedClock
 from nas_lab.estimation import incumbents, regret_curves, summarize
 from nas_lab.strategies import Strategy, run
@@ -175,4 +181,80 @@ def compare(
         writer.writeheader()
         writer.writerows(table)
     plot(clocks, bench, budget, out / "regret.png")
+    meta = {
+        "command": f"nas-lab compare --strategies {','.join(names)} --budget {budget:.10g} "
+        f"--seeds {seeds} --out {out.as_posix()}",
+        "strategies": list(names),
+        "budget": budget,
+        "seeds": seeds,
+        "table_sha256": bench.manifest.get("sha256"),
+        "nas_lab": __version__,
+    }
+    (out / "compare.json").write_text(json.dumps(meta, indent=1) + "\n")
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a CSV back: the results table and the regret bands without rerunning the searches
+# --------------------------------------------------------------------------------------------
+
+
+def load(out: str | Path, bench: Benchmark | None = None) -> tuple[list[dict], dict]:
+    """The rows of ``out/compare.csv`` (numbers as numbers) and its ``compare.json``. With
+    ``bench``, refuse a CSV computed on another table (its sha256 differs from bench's)."""
+    out = Path(out)
+    path, meta_path = out / "compare.csv", out / "compare.json"
+    if not (path.exists() and meta_path.exists()):
+        raise FileNotFoundError(
+            f"no compare.csv and compare.json in {out}: make them with `nas-lab compare "
+            f"--strategies rs,rea --budget SECONDS --seeds N --out {out}`"
+        )
+    meta = json.loads(meta_path.read_text())
+    if bench is not None and meta.get("table_sha256") != bench.manifest.get("sha256"):
+        raise ValueError(
+            f"{path} was computed on another benchmark table (sha256 {meta.get('table_sha256')}, "
+            f"this one is {bench.manifest.get('sha256')}): rerun `{meta.get('command')}`"
+        )
+    with path.open(newline="") as source:
+        table = [
+            {
+                "strategy": r["strategy"],
+                "seed": int(r["seed"]),
+                **{k: float(r[k]) for k in ("time", "best_val_acc", "test_acc", "regret")},
+            }
+            for r in csv.DictReader(source)
+        ]
+    return table, meta
+
+
+def _runs(table: Sequence[dict]) -> dict[str, dict[int, list[dict]]]:
+    """Rows grouped by strategy, then by seed, in the CSV's order (the order of the queries)."""
+    runs: dict[str, dict[int, list[dict]]] = {}
+    for row in table:
+        runs.setdefault(row["strategy"], {}).setdefault(row["seed"], []).append(row)
+    return runs
+
+
+def finals_from_rows(table: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Per strategy, in seed order, the test accuracy of each run's final incumbent: the last
+    row of the run. Equals ``final_test_acc`` of the same runs, to the CSV's 5 decimals."""
+    return {
+        name: np.array([seeds[s][-1]["test_acc"] for s in sorted(seeds)])
+        for name, seeds in _runs(table).items()
+    }
+
+
+def curves_from_rows(table: Sequence[dict], grid: Sequence[float]) -> dict[str, np.ndarray]:
+    """Per strategy, the (runs x grid) test regret of the incumbent at each simulated time, as
+    ``estimation.regret_curves`` computes it from the clocks: the regret after the last query
+    answered at or before t, nan before the first answer."""
+    grid = np.asarray(grid, dtype=float)
+    curves = {}
+    for name, seeds in _runs(table).items():
+        curves[name] = np.full((len(seeds), len(grid)), np.nan)
+        for i, s in enumerate(sorted(seeds)):
+            times = np.array([r["time"] for r in seeds[s]])
+            regret = np.array([r["regret"] for r in seeds[s]])
+            last = np.searchsorted(times, grid, side="right") - 1
+            curves[name][i] = np.where(last >= 0, regret[np.maximum(last, 0)], np.nan)
+    return curves

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nas_lab import compare
+from nas_lab import compare, estimation
 from nas_lab.bench import Benchmark
 from nas_lab.spaces import nb201
 
@@ -91,3 +91,35 @@ def test_results_table_known_answers():
     assert np.isnan(rows["same"]["p_wilcoxon_vs_rs"])  # every pair ties: nothing to test
     with pytest.raises(ValueError, match="baseline 'rea'"):
         compare.results_table(finals, baseline="rea")
+
+
+def test_a_csv_read_back_gives_the_finals_and_curves_of_the_clocks(table, tmp_path):
+    """What a lesson rebuilds from the shipped CSV equals what the live runs give."""
+    signed = Benchmark(table.arrays, manifest={"complete": True, "sha256": "abc"})
+    compare.compare(["rs", "rea"], 25, 3, tmp_path, bench=signed, progress=False)
+    rows, meta = compare.load(tmp_path, bench=signed)
+    assert meta["seeds"] == 3 and meta["budget"] == 25 and meta["table_sha256"] == "abc"
+    assert (
+        meta["command"]
+        == f"nas-lab compare --strategies rs,rea --budget 25 --seeds 3 --out {tmp_path.as_posix()}"
+    )
+    clocks = compare.run_all(["rs", "rea"], table, 25, 3, progress=False)
+    live = compare.final_test_acc(clocks, table)
+    shipped = compare.finals_from_rows(rows)
+    grid = np.linspace(0, 25, 17)
+    curves = compare.curves_from_rows(rows, grid)
+    for name in ("rs", "rea"):
+        np.testing.assert_allclose(shipped[name], live[name], atol=1e-5)
+        expected = estimation.regret_curves(clocks[name], table, grid)
+        np.testing.assert_allclose(curves[name], expected, atol=1e-5)
+        assert np.isnan(curves[name][:, 0]).all()  # nothing answered at time 0
+        assert not np.isnan(curves[name][:, -1]).any()
+
+
+def test_load_refuses_a_csv_of_another_table_and_a_missing_folder(table, tmp_path):
+    compare.compare(["rs"], 5, 1, tmp_path, bench=table, progress=False)  # no sha256: None
+    other = Benchmark(table.arrays, manifest={"complete": True, "sha256": "0123"})
+    with pytest.raises(ValueError, match="another benchmark table.*rerun `nas-lab compare"):
+        compare.load(tmp_path, bench=other)
+    with pytest.raises(FileNotFoundError, match="nas-lab compare"):
+        compare.load(tmp_path / "missing")
