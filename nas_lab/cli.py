@@ -260,10 +260,52 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# nas-lab ofa build
+# ---------------------------------------------------------------------------------------------
+
+
+def add_ofa(verbs: Verbs) -> None:
+    ofa = verbs.add_parser(
+        "ofa",
+        help="train the Once-for-All supernet of lesson 10 (progressive shrinking)",
+        description="Train the elastic MBConv supernet on digits with progressive shrinking "
+        "(Cai et al., ICLR 2020) and the lesson's from-scratch baselines; write the weights "
+        "and a manifest (sha256, command, version, date) beside them.",
+    )
+    actions = ofa.add_subparsers(dest="action", required=True, metavar="{build}")
+    build = actions.add_parser("build", help="train and save the supernet")
+    build.add_argument("--out", required=True, metavar="PATH", help="e.g. data/ofa_supernet.pt")
+    build.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    build.add_argument("--fast", action="store_true", help="a tiny supernet, in seconds")
+    build.set_defaults(run=_ofa_build)
+
+
+def _ofa_build(args: argparse.Namespace) -> int:
+    import torch
+
+    from nas_lab import ofa
+
+    torch.set_num_threads(1)  # tiny networks: one thread is fastest, and repeats exactly
+    try:
+        manifest = ofa.build(args.out, seed=args.seed, fast=args.fast)
+    except (ValueError, OSError) as error:
+        return fail("ofa build", error)
+    print(f"wrote {args.out} ({manifest['bytes']:,} bytes, sha256 {manifest['sha256'][:12]}...)")
+    print(f"  trained in {manifest['seconds']['total']:.0f} s: {manifest['seconds']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser and the entry point.
 # ---------------------------------------------------------------------------------------------
 
-VERBS: list[Callable[[Verbs], None]] = [add_lessons, add_bench, add_grade, add_compare]
+VERBS: list[Callable[[Verbs], None]] = [
+    add_lessons,
+    add_bench,
+    add_grade,
+    add_compare,
+    add_ofa,
+]
 
 
 def parser() -> argparse.ArgumentParser:
