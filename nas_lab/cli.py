@@ -260,6 +260,51 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# nas-lab proxies compute
+# ---------------------------------------------------------------------------------------------
+
+
+def add_proxies(verbs: Verbs) -> None:
+    proxies = verbs.add_parser("proxies", help="score every unique cell with zero-cost proxies")
+    actions = proxies.add_subparsers(dest="action", required=True, metavar="{compute}")
+    compute = actions.add_parser(
+        "compute",
+        help="compute the proxy table",
+        description="Score all 6,466 unique NAS-Bench-201 cells with the zero-cost proxies, on "
+        "the networks and data of the benchmark's recipe; write an .npz table and its manifest.",
+    )
+    compute.add_argument(
+        "--out", default="data/nb201_digits_proxies.npz", metavar="PATH", help="the .npz table"
+    )
+    compute.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    compute.add_argument("--batch-size", type=int, default=64, help="images per proxy batch")
+    compute.add_argument("--seed", type=int, default=0, help="initial weights and batch")
+    compute.add_argument("--table", default=None, metavar="FILE", help="benchmark (its recipe)")
+    compute.add_argument("--limit", type=int, default=None, help="only the first N cells")
+    compute.set_defaults(run=_proxies_compute)
+
+
+def _proxies_compute(args: argparse.Namespace) -> int:
+    from nas_lab import bench, proxies
+    from nas_lab.spaces import nb201
+
+    try:
+        cells = nb201.unique_cells()[: args.limit] if args.limit else None
+        path = proxies.compute_table(
+            bench.load(args.table),
+            args.out,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            workers=args.workers,
+            cells=cells,
+        )
+    except (ValueError, OSError) as error:
+        return fail("proxies compute", error)
+    print(f"wrote {path} and {path.with_suffix('.manifest.json')}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # nas-lab ofa build
 # ---------------------------------------------------------------------------------------------
 
@@ -304,6 +349,7 @@ VERBS: list[Callable[[Verbs], None]] = [
     add_bench,
     add_grade,
     add_compare,
+    add_proxies,
     add_ofa,
 ]
 
