@@ -636,7 +636,9 @@ def correlations(
 ) -> list[dict]:
     """Per proxy: Spearman and Kendall against ``bench.column(metric)`` over ``archs``
     (default: every architecture of the table), next to the published Spearman figure.
-    Architectures whose score is not finite are left out and counted (``dropped``)."""
+    A score that is not finite (synflow and NASWOT give -inf, jacob_cov NaN, to a network
+    whose output ignores its input) ranks below every finite one, as in ``proxy_pool``; such
+    architectures are counted (``unscored``)."""
     from nas_lab.estimation import rank_correlation
 
     truth = bench.column(metric)
@@ -646,8 +648,8 @@ def correlations(
     rows = []
     for name in _check_names(names):
         values = table.column(name, archs)
-        keep = np.isfinite(values) & np.isfinite(truth)
-        rho = rank_correlation(values[keep], truth[keep])
+        keep = np.isfinite(truth)
+        rho = rank_correlation(ranked(values)[keep], truth[keep])
         rows.append(
             {
                 "proxy": name,
@@ -655,7 +657,7 @@ def correlations(
                 "kendall": rho["kendall"],
                 "published_spearman": PUBLISHED_SPEARMAN.get(name),
                 "n": int(keep.sum()),
-                "dropped": int((~keep).sum()),
+                "unscored": int((~np.isfinite(values[keep])).sum()),
             }
         )
     return rows
@@ -664,12 +666,157 @@ def correlations(
 def format_correlations(rows: Sequence[dict]) -> str:
     """The rows of ``correlations`` as a Markdown table."""
     lines = [
-        "| proxy | Spearman | Kendall | published Spearman (NB201 CIFAR-10) | n |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| proxy | Spearman | Kendall | published Spearman (NB201 CIFAR-10) | n | unscored |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         published = "" if r["published_spearman"] is None else f"{r['published_spearman']:.3f}"
         lines.append(
-            f"| {r['proxy']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {published} | {r['n']} |"
+            f"| {r['proxy']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {published} | {r['n']} "
+            f"| {r['unscored']} |"
         )
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Proxies in search: evolution warm-started from a proxy-ranked pool
+# --------------------------------------------------------------------------------------------
+
+
+def ranked(values: np.ndarray) -> np.ndarray:
+    """A proxy column made safe to sort and rank, in the same order: NaN (no score, e.g.
+    jacob_cov of a network that ignores its input) and -inf tie below every finite score,
+    +inf above; both become finite so that ``scipy.stats`` accepts them."""
+    values = np.array(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = (finite.min() - 1, finite.max() + 1) if finite.size else (0.0, 0.0)
+    values[np.isnan(values) | (values == -np.inf)] = low
+    values[values == np.inf] = high
+    return values
+
+
+def proxy_pool(
+    table: ProxyTable,
+    proxy: str,
+    size: int,
+    pool: int | None = 3000,
+    seed: int | np.random.Generator = 0,
+) -> list[nb201.Cell]:
+    """Abdelfattah et al.'s zero-cost warm-up (ICLR 2021, Section 5): draw ``pool`` cells
+    uniformly from the 15,625 strings (``None``: every unique cell), score them with ``proxy``
+    (a table look-up: no training) and return the ``size`` best, best first. Isomorphic draws
+    count once, as they are one network. Ties keep the order of drawing."""
+    from nas_lab.spaces import as_rng
+
+    if int(size) != size or size < 1:
+        raise ValueError(f"size must be an integer >= 1 (the population to seed); got {size!r}")
+    if pool is None:
+        drawn = nb201.unique_cells()
+    else:
+        rng = as_rng(seed)
+        drawn = list(dict.fromkeys(nb201.canonical(nb201.sample(rng)) for _ in range(pool)))
+    scores = ranked(table.column(proxy, drawn))
+    order = np.argsort(-scores, kind="stable")  # stable: ties keep the order of drawing
+    return [drawn[int(i)] for i in order[: int(size)]]
+
+
+class WarmStartedEvolution:
+    """Regularized evolution (``strategies.evolution.RegularizedEvolution``) whose random start
+    is replaced by ``warm`` cells: the first ``len(warm)`` asks return them, in order, and
+    evolution takes over from the population they form. With an empty ``warm`` it is plain
+    regularized evolution, draw for draw."""
+
+    def __init__(self, warm: Sequence[nb201.Cell | str], **evolution_kwargs):
+        from nas_lab.strategies.evolution import RegularizedEvolution
+
+        self.warm = [nb201.as_cell(c) for c in warm]
+        self.evolution = RegularizedEvolution(**evolution_kwargs)
+
+    def ask(self) -> nb201.Cell:
+        told = len(self.evolution.history)
+        return self.warm[told] if told < len(self.warm) else self.evolution.ask()
+
+    def tell(self, cell: nb201.Cell, result) -> None:
+        self.evolution.tell(cell, result)
+
+    @property
+    def history(self):
+        return self.evolution.history
+
+
+def warmup_comparison(
+    bench,
+    table: ProxyTable,
+    proxy: str = "synflow",
+    budget: float = 3000.0,
+    seeds: int | Sequence[int] = 50,
+    population_size: int = 10,
+    sample_size: int = 3,
+    pool: int | None = 3000,
+    grid: Sequence[float] | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Plain regularized evolution against the same evolution warm-started from the top
+    ``population_size`` of a ``proxy``-ranked pool of ``pool`` random cells, at the same
+    simulated training budget, over ``seeds``: each one's test-regret curves (runs x grid), as
+    ``estimation.compare`` returns them. The proxy scores are not charged to the clock (the
+    table's manifest records what they cost)."""
+    from nas_lab.estimation import compare
+    from nas_lab.strategies import run
+
+    def plain(b, budget: float, seed: int):
+        strategy = WarmStartedEvolution(
+            [], population_size=population_size, sample_size=sample_size, seed=seed
+        )
+        return run(strategy, b, budget, seed)
+
+    def warm(b, budget: float, seed: int):
+        cells = proxy_pool(table, proxy, population_size, pool, np.random.default_rng([seed, 11]))
+        strategy = WarmStartedEvolution(
+            cells, population_size=population_size, sample_size=sample_size, seed=seed
+        )
+        return run(strategy, b, budget, seed)
+
+    return compare(
+        {"evolution": plain, f"evolution + {proxy} warm-up": warm},
+        bench,
+        budget,
+        seeds,
+        grid=grid,
+        progress=progress,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 7. The explorer's logic: one proxy against accuracy
+# --------------------------------------------------------------------------------------------
+
+
+def proxy_view(bench, table: ProxyTable, proxy: str, metric: str = "test_acc") -> dict:
+    """What the proxy explorer draws for ``proxy``: the finite scores (x, log10 for params and
+    FLOPs so that their spread shows), the accuracies (y), the rank correlations over every
+    cell (unscored ones ranked last, as in ``correlations``), how many cells could not be
+    drawn (``dropped``: no finite score), and axis labels."""
+    from nas_lab.estimation import rank_correlation
+
+    if proxy not in table.scores:
+        raise ValueError(f"unknown proxy {proxy!r}; choose from {', '.join(table.scores)}")
+    x = table.column(proxy, bench.archs)
+    y = np.asarray(bench.column(metric), dtype=np.float64)
+    rho = rank_correlation(ranked(x), y)  # over every cell, as ``correlations`` ranks them
+    keep = np.isfinite(x)  # what can be drawn
+    x, y = x[keep], y[keep]
+    label = DESCRIPTIONS.get(proxy, proxy)
+    if proxy in BASELINES:
+        x, label = np.log10(x), f"log10 {proxy}"
+    return {
+        "proxy": proxy,
+        "x": x,
+        "y": y,
+        "spearman": rho["spearman"],
+        "kendall": rho["kendall"],
+        "dropped": int((~keep).sum()),
+        "xlabel": label,
+        "ylabel": f"{metric} (mean over seeds)",
+        "title": f"{proxy}: Spearman {rho['spearman']:.3f}, Kendall {rho['kendall']:.3f}",
+    }
