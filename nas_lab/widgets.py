@@ -78,3 +78,36 @@ def cell_builder(channels: int = 8, table: Benchmark | None = None):
         picker.observe(redraw, names="value")
     redraw()
     return widgets.HBox([widgets.VBox(pickers), widgets.VBox([figure, summary])])
+
+
+def proxy_explorer(bench: Benchmark, table, proxies: tuple[str, ...] | None = None):
+    """Lesson 11: a drop-down choosing a zero-cost proxy, and the scatter of its score against
+    test accuracy over every cell, titled with its Spearman and Kendall correlations. The data
+    come from ``nas_lab.proxies.proxy_view``; ``table`` is a ``proxies.ProxyTable``.
+
+    CSS hooks for the browser test: the drop-down has class ``nas-lab-proxy-picker``, the
+    output that redraws ``nas-lab-proxy-scatter``. Returns the widget."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from nas_lab.proxies import proxy_view
+
+    names = list(proxies or table.scores)
+    picker = widgets.Dropdown(options=names, value=names[0], description="proxy")
+    picker.add_class("nas-lab-proxy-picker")
+    figure = widgets.Output()
+    figure.add_class("nas-lab-proxy-scatter")
+
+    def redraw(_=None) -> None:
+        view = proxy_view(bench, table, picker.value)
+        with figure:
+            figure.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.scatter(view["x"], view["y"], s=3, alpha=0.3, label=f"{len(view['x'])} cells")
+            ax.set(xlabel=view["xlabel"], ylabel=view["ylabel"], title=view["title"])
+            ax.legend(loc="lower right")
+            plt.show()
+
+    picker.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([picker, figure])
