@@ -38,7 +38,9 @@ from torch import nn
 from nas_lab.spaces import as_rng
 
 __all__ = [
+    "ACTIVATIONS",
     "MBConvBlock",
+    "SqueezeExcite",
     "Stage",
     "ChainArch",
     "ChainNet",
@@ -52,17 +54,56 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
+# The activations of the family: ReLU6 (MobileNetV2, Sandler et al., CVPR 2018), hard-swish
+# x * ReLU6(x + 3) / 6 (MobileNetV3, Howard et al., ICCV 2019, Section 5.2) and swish x * sigmoid(x)
+# (Ramachandran, Zoph & Le, 2017; used by EfficientNet, Tan & Le, ICML 2019).
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu6": nn.ReLU6,
+    "hswish": nn.Hardswish,
+    "swish": nn.SiLU,
+}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name](inplace=True)
+
+
 def _conv_bn(
-    c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    act: bool = True,
+    activation: str = "relu6",
 ) -> nn.Sequential:
-    """Conv (no bias: BatchNorm's shift replaces it) -> BatchNorm -> optional ReLU6."""
+    """Conv (no bias: BatchNorm's shift replaces it) -> BatchNorm -> optional activation."""
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(c_out),
     ]
     if act:
-        layers.append(nn.ReLU6(inplace=True))
+        layers.append(_activation(activation))
     return nn.Sequential(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu, Shen & Sun, CVPR 2018, Section 3): pool each channel to one
+    number (squeeze), pass the vector through a bottleneck of two 1x1 convolutions ending in a
+    sigmoid (excitation), and rescale the channels by the result. MnasNet, MobileNetV3 and
+    EfficientNet put it after the depthwise convolution of the MBConv block."""
+
+    def __init__(self, channels: int, squeeze: int, activation: str = "relu6") -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, squeeze, 1)
+        self.act = _activation(activation)
+        self.expand = nn.Conv2d(squeeze, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.expand(self.act(self.reduce(scale))))
 
 
 def _check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -89,32 +130,64 @@ class MBConvBlock(nn.Module):
 
     The residual ``x + block(x)`` is used exactly when ``stride == 1 and c_in == c_out``, the only
     case where the shapes agree.
+
+    The MobileNetV3 / EfficientNet variants of the block differ in two options: ``activation``
+    (``"relu6"``, ``"hswish"`` or ``"swish"``, see ``ACTIVATIONS``) and ``se_ratio``: when
+    positive, a :class:`SqueezeExcite` with ``max(1, int(c_in * se_ratio))`` squeeze channels
+    follows the depthwise convolution (EfficientNet uses 0.25 of the block's *input* channels).
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, expansion: int, stride: int) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        expansion: int,
+        stride: int,
+        activation: str = "relu6",
+        se_ratio: float = 0.0,
+    ) -> None:
         super().__init__()
         c_in, c_out = _check_int("c_in", c_in), _check_int("c_out", c_out)
         kernel, expansion = _check_kernel("kernel", kernel), _check_int("expansion", expansion)
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+        se_ratio = _check_se_ratio(se_ratio)
         hidden = c_in * expansion
         self.c_in, self.c_out, self.hidden = c_in, c_out, hidden
         self.kernel, self.expansion, self.stride = kernel, expansion, stride
-        self.expand = _conv_bn(c_in, hidden, 1) if expansion != 1 else None
-        self.depthwise = _conv_bn(hidden, hidden, kernel, stride, groups=hidden)
+        self.activation, self.se_ratio = activation, se_ratio
+        self.expand = _conv_bn(c_in, hidden, 1, activation=activation) if expansion != 1 else None
+        self.depthwise = _conv_bn(hidden, hidden, kernel, stride, hidden, activation=activation)
+        squeeze = max(1, int(c_in * se_ratio))
+        self.se = SqueezeExcite(hidden, squeeze, activation) if se_ratio > 0 else None
         self.project = _conv_bn(hidden, c_out, 1, act=False)  # linear bottleneck
         self.use_residual = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.expand(x) if self.expand is not None else x
-        out = self.project(self.depthwise(out))
+        out = self.depthwise(out)
+        if self.se is not None:
+            out = self.se(out)
+        out = self.project(out)
         return x + out if self.use_residual else out
 
     def extra_repr(self) -> str:
+        extra = f", activation={self.activation}" if self.activation != "relu6" else ""
+        extra += f", se_ratio={self.se_ratio}" if self.se_ratio else ""
         return (
             f"c_in={self.c_in}, c_out={self.c_out}, kernel={self.kernel}, "
             f"expansion={self.expansion}, stride={self.stride}, residual={self.use_residual}"
+            + extra
         )
+
+
+def _check_se_ratio(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(
+            f"se_ratio must be a number in [0, 1] (0: no squeeze-excite), got {value!r}"
+        )
+    return float(value)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -235,6 +308,11 @@ class ChainNet(nn.Module):
     keep both and so are residual. With ``resolution`` set, the input is first resized
     (bilinearly) to ``resolution x resolution``: that is how EfficientNet's resolution scaling
     (Tan & Le, ICML 2019, Section 3.2) reaches a dataset whose images are 8x8.
+
+    ``activation``, ``se_ratio`` (see :class:`MBConvBlock`) and ``stem_stride`` (2 in every
+    ImageNet network, 1 for 8x8 digits) turn the same class into MobileNetV3- and
+    EfficientNet-style networks: ``nas_lab.scaling.efficientnet`` builds EfficientNet-B0 to B7
+    with it, parameter for parameter as torchvision does.
     """
 
     def __init__(
@@ -248,6 +326,9 @@ class ChainNet(nn.Module):
         num_classes: int,
         in_channels: int = 1,
         resolution: int | None = None,
+        activation: str = "relu6",
+        se_ratio: float = 0.0,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         if not len(arch.stages) == len(widths) == len(strides):
@@ -257,17 +338,20 @@ class ChainNet(nn.Module):
             )
         if resolution is not None:
             _check_int("resolution", resolution)
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
         self.arch, self.in_channels, self.resolution = arch, in_channels, resolution
-        self.stem = _conv_bn(in_channels, stem_channels, 3)
+        self.stem = _conv_bn(in_channels, stem_channels, 3, stem_stride, activation=activation)
         stages, c_in = [], stem_channels
         for stage, width, stride in zip(arch.stages, widths, strides, strict=True):
             blocks = []
             for b, (kernel, expansion) in enumerate(stage.blocks):
-                blocks.append(MBConvBlock(c_in, width, kernel, expansion, stride if b == 0 else 1))
+                s = stride if b == 0 else 1
+                blocks.append(MBConvBlock(c_in, width, kernel, expansion, s, activation, se_ratio))
                 c_in = width
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
-        self.head = _conv_bn(c_in, head_channels, 1)
+        self.head = _conv_bn(c_in, head_channels, 1, activation=activation)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head_channels, num_classes)
 
@@ -319,7 +403,8 @@ class ChainSpace:
 
     The defaults fit 8x8 digits: three stages of widths 16/24/32 and strides 1/2/2 (8x8 -> 8x8 ->
     4x4 -> 2x2), so a forward pass is cheap, with the choices of Once-for-All (Cai et al., ICLR
-    2020): kernels 3/5/7, expansions 3/4/6, depths 2/3/4.
+    2020): kernels 3/5/7, expansions 3/4/6, depths 2/3/4. ``activation``, ``se_ratio`` and
+    ``stem_stride`` give MobileNetV3-style members (``activation="hswish", se_ratio=0.25``).
     """
 
     def __init__(
@@ -333,6 +418,9 @@ class ChainSpace:
         head_channels: int = 64,
         num_classes: int = 10,
         in_channels: int = 1,
+        activation: str = "relu6",
+        se_ratio: float = 0.0,
+        stem_stride: int = 1,
     ) -> None:
         self.kernels = _check_choices("kernels", kernels, _check_kernel)
         self.expansions = _check_choices("expansions", expansions)
@@ -351,6 +439,11 @@ class ChainSpace:
         self.head_channels = _check_int("head_channels", head_channels)
         self.num_classes = _check_int("num_classes", num_classes)
         self.in_channels = _check_int("in_channels", in_channels)
+        _activation(activation)  # fail now, with the list of choices, not at build time
+        self.activation, self.se_ratio = activation, _check_se_ratio(se_ratio)
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
+        self.stem_stride = stem_stride
 
     @property
     def num_stages(self) -> int:
@@ -547,5 +640,8 @@ class ChainSpace:
                 num_classes=self.num_classes,
                 in_channels=self.in_channels,
                 resolution=resolution,
+                activation=self.activation,
+                se_ratio=self.se_ratio,
+                stem_stride=self.stem_stride,
             ),
         )
