@@ -451,3 +451,21 @@ def test_nsga2_unique_breeds_no_repeats_and_only_redraws(table):
     assert once.trajectory == plain[3].trajectory
     with pytest.raises(ValueError, match="max_tries must be an integer >= 1"):
         nsga(0, unique=True, max_tries=0)
+
+
+def test_cheapest_reaching_is_the_brute_force_answer_and_lies_on_the_front():
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        points = np.stack(
+            [rng.integers(0, 5, size=25) / 4, -rng.integers(1, 6, size=25).astype(float)], axis=1
+        )
+        min_acc = float(rng.choice(points[:, 0]))
+        brute = min(
+            (i for i in range(len(points)) if points[i, 0] >= min_acc),
+            key=lambda i: (-points[i, 1], -points[i, 0], i),
+        )
+        assert moo.cheapest_reaching(points, min_acc) == brute
+        assert brute in moo.pareto_front(points)
+    assert moo.cheapest_reaching(points, 2.0) is None  # no point reaches it
+    with pytest.raises(ValueError, match="2 columns"):
+        moo.cheapest_reaching(np.zeros((3, 3)), 0.5)

@@ -232,6 +232,25 @@ def table_points(bench: Benchmark, cost: str = "params") -> np.ndarray:
     return np.stack([test, -bench.column(_cost_column(cost)).astype(float)], axis=1)
 
 
+def cheapest_reaching(points: Sequence[Sequence[float]] | np.ndarray, min_acc: float) -> int | None:
+    """The row of the cheapest point that reaches accuracy ``min_acc``, or None if none does:
+    the question a deployment asks of a front ("the smallest cell with at least 98%?"). Points
+    are (accuracy, -cost), as ``table_points`` gives them. The answer always lies on the Pareto
+    front: a point that dominated it would be as accurate and cheaper. Of equally cheap points
+    the more accurate wins, then the lower row."""
+    points = _as_points(points)
+    if points.shape[1] != 2:
+        raise ValueError(
+            f"points must have 2 columns, (accuracy, -cost) as table_points gives them; "
+            f"got shape {points.shape}"
+        )
+    ok = np.flatnonzero(points[:, 0] >= min_acc)
+    if ok.size == 0:
+        return None
+    # lexsort sorts by its last key first: the largest -cost (cheapest), then the most accurate
+    return int(ok[np.lexsort((ok, -points[ok, 0], -points[ok, 1]))[0]])
+
+
 def run_front(
     clock: SimulatedClock, bench: Benchmark, cost: str = "params", until: float | None = None
 ) -> list[str]:
