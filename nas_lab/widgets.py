@@ -111,3 +111,37 @@ def proxy_explorer(bench: Benchmark, table, proxies: tuple[str, ...] | None = No
     picker.observe(redraw, names="value")
     redraw()
     return widgets.VBox([picker, figure])
+
+
+def _phi_html(info: dict) -> str:
+    return "<br>".join(
+        [
+            f"<b>phi = {info['phi']:.2f}</b>: depth x{info['depth']:.2f}, "
+            f"width x{info['width']:.2f}, resolution x{info['resolution']:.2f}",
+            f"<b>realised</b> blocks per stage {info['depths']}, channels {info['widths']}, "
+            f"input {info['side']}x{info['side']}",
+            f"<b>cost</b> {info['flops']:,} FLOPs, {info['params']:,} parameters",
+            f"<b>FLOPs growth</b> rule (alpha beta^2 gamma^2)^phi = {info['rule_growth']:.2f}, "
+            f"counted {info['counted_growth']:.2f}",
+        ]
+    )
+
+
+def phi_explorer(coefficients: tuple[float, float, float] = (1.2, 1.1, 1.15)):
+    """Lesson 08: a slider for EfficientNet's compound coefficient phi (Tan & Le, ICML 2019,
+    eq. 3) beside what it does to the course's base network (``scaling.describe_phi``).
+
+    Returns the widget: make it the last expression of a cell to display it."""
+    import ipywidgets as widgets
+
+    from nas_lab import scaling
+
+    slider = widgets.FloatSlider(value=1.0, min=0.0, max=4.0, step=0.25, description="phi")
+    summary = widgets.HTML()
+
+    def redraw(_=None) -> None:
+        summary.value = _phi_html(scaling.describe_phi(slider.value, coefficients))
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([slider, summary])
