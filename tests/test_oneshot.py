@@ -493,26 +493,138 @@ def test_every_method_returns_a_cell_and_prints_its_wall_time(name, capsys):
     assert "s wall time; found" in out and str(cell) in out
 
 
-def test_judge_reports_test_accuracy_and_percentile_from_the_table():
-    cells = [str(c) for c in nb201.unique_cells()[:4]]
-    test = np.array([0.1, 0.4, 0.3, 0.2])
-    table = Benchmark(
+def small_table(cells: list[str], test: np.ndarray) -> Benchmark:
+    """A benchmark of the given cells whose two seeds' test accuracies are test -+ 0.05."""
+    n = len(cells)
+    return Benchmark(
         {
             "archs": np.array(cells),
             "seeds": np.array([0, 1]),
             "val_acc": np.stack([test, test + 0.1], axis=1)[..., None],  # (archs, seeds, epochs)
-            "train_loss": np.ones((4, 2, 1)),
+            "train_loss": np.ones((n, 2, 1)),
             "test_acc": np.stack([test - 0.05, test + 0.05], axis=1),
-            "train_time": np.ones((4, 2)),
-            "params": np.zeros(4, dtype=np.int64),
-            "flops": np.zeros(4, dtype=np.int64),
-            "latency_ms_batch1": np.zeros(4),
-            "latency_ms_train_batch": np.zeros(4),
+            "train_time": np.ones((n, 2)),
+            "params": np.zeros(n, dtype=np.int64),
+            "flops": np.zeros(n, dtype=np.int64),
+            "latency_ms_batch1": np.zeros(n),
+            "latency_ms_train_batch": np.zeros(n),
         },
         manifest={},
     )
+
+
+def test_judge_reports_test_accuracy_and_percentile_from_the_table():
+    cells = [str(c) for c in nb201.unique_cells()[:4]]
+    test = np.array([0.1, 0.4, 0.3, 0.2])
+    table = small_table(cells, test)
     verdict = judge(cells[2], table)
     assert verdict["test_acc"] == pytest.approx(0.3)  # the mean over the two seeds
     assert verdict["val_acc"] == pytest.approx(0.35)
     assert verdict["percentile"] == pytest.approx(75.0)  # beats or matches 3 of the 4
     assert judge(cells[1], table)["percentile"] == pytest.approx(100.0)
+
+
+# ------------------------------------------------------------------------------------------
+# The collapse, early stopping, and the three-seed results files
+# ------------------------------------------------------------------------------------------
+
+
+def cell_with_skips(k: int) -> str:
+    return str(nb201.Cell(("skip_connect",) * k + ("nor_conv_3x3",) * (6 - k)))
+
+
+def test_early_stop_is_the_first_epoch_with_enough_skip_connections():
+    cells = [cell_with_skips(k) for k in (0, 1, 1, 2, 3, 1)]
+    assert darts.early_stop(cells, max_skips=2) == 3  # DARTS+ keeps the cell that fired it
+    assert darts.early_stop(cells, max_skips=3) == 4
+    assert darts.early_stop(cells, max_skips=4) == 5  # never fires: the last epoch
+    assert darts.early_stop([nb201.Cell.from_string(c) for c in cells], 1) == 1
+    with pytest.raises(ValueError, match="max_skips"):
+        darts.early_stop(cells, max_skips=0)
+
+
+def test_operation_weights_average_each_operation_over_the_edges():
+    rng = np.random.default_rng(0)
+    weights = [rng.dirichlet(np.ones(5), size=6) for _ in range(3)]
+    history = [sn.Epoch(i + 1, 0.0, 0.0, w, None) for i, w in enumerate(weights)]
+    shares = darts.operation_weights(history)
+    assert shares.shape == (3, 5)
+    assert np.allclose(shares.sum(axis=1), 1.0)  # each row of softmax weights sums to 1
+    assert np.allclose(shares[1], weights[1].mean(axis=0))
+    with pytest.raises(ValueError, match="no architecture weights"):
+        darts.operation_weights([sn.Epoch(1, 0.0, 0.0, None, None)])
+
+
+def test_results_files_round_trip_and_are_judged_by_the_table(tmp_path, capsys):
+    from nas_lab.oneshot import results
+
+    tiny = {"epochs": 1, "C": 4, "N": 1}
+    found = results.run_one("DARTS (1st order)", 0, tmp_path, **tiny)
+    spos_cell = results.run_one("SPOS", 1, tmp_path, ranking_cells=5, iterations=1, **tiny)
+    searches = results.read("searches", tmp_path)
+    assert [(r["method"], r["seed"], r["cell"]) for r in searches] == [
+        ("DARTS (1st order)", 0, str(found)),
+        ("SPOS", 1, str(spos_cell)),
+    ]
+    assert results.done(tmp_path) == {("DARTS (1st order)", 0), ("SPOS", 1)}
+    assert open(tmp_path / "searches.csv").readline().startswith("# written by: python -m")
+    history = results.read("history", tmp_path)
+    assert [(h["method"], h["epoch"]) for h in history] == [("DARTS (1st order)", 1)]
+    assert len(results.read("ranking", tmp_path)) == 5
+    # Judged by a table in which the found cells are the best and the worst.
+    cells = [str(nb201.canonical(found)), str(nb201.canonical(spos_cell)), *CELLS[:1]]
+    if len(set(cells)) < 3:
+        pytest.skip("the two tiny searches found the same cell")
+    table = small_table(cells, np.array([0.9, 0.2, 0.5]))
+    judged = results.judged(searches, table)
+    assert judged[0]["test_acc"] == pytest.approx(90.0) and judged[0]["percentile"] == 100.0
+    assert judged[1]["test_acc"] == pytest.approx(20.0)
+    assert judged[1]["percentile"] == pytest.approx(100 / 3)
+    rows = results.summary(judged)
+    assert [r["method"] for r in rows] == ["DARTS (1st order)", "SPOS"]
+    assert rows[0]["NB201 CIFAR-10"] == 54.30 and np.isnan(rows[1]["NB201 CIFAR-10"])
+    assert rows[0]["seeds"] == 1 and np.isnan(rows[0]["test acc std"])
+    assert "test acc mean" in results.format_table(rows).splitlines()[0]
+
+
+def test_summary_averages_over_seeds():
+    from nas_lab.oneshot import results
+
+    runs = [
+        {"method": "GDAS", "seed": s, "cell": c, "test_acc": a, "percentile": p, "skips": k}
+        | {"wall_s": 10.0}
+        for s, c, a, p, k in [(0, "x", 90.0, 99.0, 0), (1, "y", 80.0, 50.0, 2), (2, "x", 85, 80, 1)]
+    ]
+    (row,) = results.summary(runs)
+    assert row["seeds"] == 3 and row["cells found"] == 2
+    assert row["test acc mean"] == pytest.approx(85.0)
+    assert row["test acc std"] == pytest.approx(5.0)  # sample std of 90, 80, 85
+    assert row["percentile"] == pytest.approx(76.333333) and row["skips"] == 1.0
+    assert row["NB201 CIFAR-10"] == 93.61
+
+
+def test_lesson06_gradient_matches_the_closed_form_and_the_library():
+    """On a quadratic problem eq. 7 is exact: grad_a L_val(w') - xi Q' grad_w' L_val(w')."""
+    from nas_lab.checks import lesson06
+
+    rng = np.random.default_rng(0)
+    problem = lesson06.quadratic_problem(rng, n=5, m=3)
+    w, a, xi = rng.normal(size=5), rng.normal(size=3), 0.2
+    train, val = lesson06.quadratic_grads(problem)
+    P, Q, R, S, c = (problem[k] for k in "PQRSc")
+    w_prime = w - xi * (P @ w + Q @ a)
+    exact = S.T @ w_prime - xi * Q.T @ (w_prime - c + S @ a)
+    assert np.allclose(lesson06.darts_gradient(train, val, w, a, xi), exact, rtol=1e-6)
+    # The library's torch implementation on the same problem.
+    T = {k: torch.tensor(v) for k, v in problem.items()}
+    wt = torch.tensor(w, requires_grad=True)
+    at = torch.tensor(a, requires_grad=True)
+
+    def loss_fn(batch):
+        if batch == "train":
+            return 0.5 * wt @ T["P"] @ wt + wt @ T["Q"] @ at + 0.5 * at @ T["R"] @ at
+        return 0.5 * (wt - T["c"]) @ (wt - T["c"]) + wt @ T["S"] @ at
+
+    grads, _ = darts.second_order_grad([wt], [at], loss_fn, "train", "val", xi)
+    assert np.allclose(grads[0].detach().numpy(), exact, rtol=1e-6)
+    assert torch.equal(wt.detach(), torch.tensor(w))  # the weights were put back exactly

@@ -253,3 +253,33 @@ def search(order: int = 2, seed: int = 0, fast: bool = False, **options) -> nb20
     """Run DARTS (first- or second-order) and return the cell it finds; ``options`` go to
     ``DARTS`` (epochs, arch_lr, progress, ...)."""
     return DARTS(order=order, seed=seed, fast=fast, **options).search()
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Watching the collapse, and stopping before it
+# --------------------------------------------------------------------------------------------
+
+
+def operation_weights(history: Sequence[sn.Epoch]) -> np.ndarray:
+    """(epochs, 5): each operation's softmax weight, averaged over the 6 edges, after every
+    epoch of a search (``DARTS.history``): how the operations' shares move as alpha learns."""
+    rows = [epoch.weights for epoch in history if epoch.weights is not None]
+    if not rows:
+        raise ValueError("the history holds no architecture weights: run a DARTS-family search")
+    return np.stack([w.mean(axis=0) for w in rows])
+
+
+def early_stop(cells: Sequence[nb201.Cell | str], max_skips: int = 2) -> int:
+    """DARTS+'s first stopping rule (Liang et al., arXiv:1909.06035, 2019, Section 3.2): stop
+    the search at the first epoch whose discretised cell holds ``max_skips`` or more skip
+    connections, and keep that epoch's cell. ``cells`` is the discretised cell after each epoch
+    (``[e.cell for e in DARTS.history]``); returns the index of the epoch to keep (the last one
+    when the rule never fires)."""
+    if max_skips < 1:
+        raise ValueError(f"max_skips must be at least 1, got {max_skips!r}")
+    if not cells:
+        raise ValueError("no epochs to stop in: pass the discretised cell of each epoch")
+    for index, cell in enumerate(cells):
+        if nb201.as_cell(cell).ops.count("skip_connect") >= max_skips:
+            return index
+    return len(cells) - 1
