@@ -364,7 +364,7 @@ class Recipe:
     step (their gradients add up, as OFA's ``dynamic_batch_size``), distillation weight."""
 
     epochs: dict[str, int] = field(
-        default_factory=lambda: {"largest": 40, "kernel": 20, "depth": 25, "expansion": 30}
+        default_factory=lambda: {"largest": 30, "kernel": 10, "depth": 10, "expansion": 15}
     )
     lr: dict[str, float] = field(
         default_factory=lambda: {"largest": 0.1, "kernel": 0.03, "depth": 0.03, "expansion": 0.03}
@@ -374,7 +374,7 @@ class Recipe:
     weight_decay: float = 5e-4
     kd_ratio: float = 1.0
     temperature: float = 1.0
-    scratch_epochs: int = 40  # the baselines: each reference subnet trained alone
+    scratch_epochs: int = 30  # the baselines: each reference subnet trained alone
 
     @classmethod
     def tiny(cls) -> Recipe:
