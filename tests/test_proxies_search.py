@@ -111,3 +111,21 @@ def test_proxy_view_matches_scipy_and_logs_the_baselines(landscape):
     np.testing.assert_allclose(params["x"], np.log10(np.arange(1.0, len(acc) + 1)))
     with pytest.raises(ValueError, match="unknown proxy 'snipp'"):
         proxies.proxy_view(bench, table, "snipp")
+
+
+def test_the_lesson_synflow_exercise_agrees_with_the_library():
+    import torch
+    from torch import nn
+
+    from nas_lab.checks import lesson11
+
+    rng = np.random.default_rng(0)
+    widths = [3, 5, 4, 2, 6, 3]
+    weights = [1e20 * rng.normal(size=(b, a)) for a, b in zip(widths, widths[1:], strict=False)]
+    chain = nn.Sequential(*[nn.Linear(w.shape[1], w.shape[0], bias=False) for w in weights])
+    chain.double()
+    with torch.no_grad():
+        for layer, w in zip(chain, weights, strict=True):
+            layer.weight.copy_(torch.tensor(w))
+    expected = proxies.synflow(chain, (widths[0],))  # R ~ 1e100: no rescaling needed
+    assert lesson11.synflow_log10(weights) == pytest.approx(expected, rel=1e-12)
