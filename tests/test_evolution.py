@@ -469,3 +469,19 @@ def test_cheapest_reaching_is_the_brute_force_answer_and_lies_on_the_front():
     assert moo.cheapest_reaching(points, 2.0) is None  # no point reaches it
     with pytest.raises(ValueError, match="2 columns"):
         moo.cheapest_reaching(np.zeros((3, 3)), 0.5)
+
+
+def test_the_oracle_front_is_the_front_of_every_trained_cell_on_test(table):
+    clock = run(RandomSearch(seed=6), table, 60, seed=6)
+    points = moo.table_points(table)
+    trained = sorted({table.row(arch) for _, arch, _, _ in clock.trajectory})
+    oracle = [table.row(a) for a in moo.run_front(clock, table, choose_on="test_acc")]
+    assert sorted(oracle) == sorted(trained[i] for i in brute_force_front(points[trained]))
+    reference = [0.3, -6000.0]
+    (final,) = moo.hypervolume_curve(clock, table, reference, [60.0], choose_on="test_acc")
+    assert final == pytest.approx(moo.hypervolume_2d(points[trained], reference))
+    # Choosing on one noisy validation score can only lose hypervolume on test.
+    (chosen,) = moo.hypervolume_curve(clock, table, reference, [60.0])
+    assert chosen <= final + 1e-12
+    with pytest.raises(ValueError, match="choose_on must be"):
+        moo.run_front(clock, table, choose_on="train_loss")
