@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from nas_lab.checks import close, exercise
+
+# Log-scores and sums of a few hundred terms: agreement to 1e-7 relative leaves no room for a
+# different formula, and plenty for summation order.
+tight = functools.partial(close, rtol=1e-7, atol=1e-9)
 
 # ---- 11.1: SNIP's connection sensitivity, summed over the network --------------------------
 
@@ -79,7 +84,7 @@ exercise(
     title="the NASWOT score from ReLU codes",
     points=2,
     inputs=_codes,
-    compare=lambda expected, got: close(expected, got, rtol=1e-7, atol=1e-9),
+    compare=tight,
     wrong=[_active_only, _hamming_kernel],
 )(naswot_score)
 
@@ -143,6 +148,6 @@ exercise(
     title="SynFlow of a deep linear chain, in log space",
     points=3,
     inputs=_chains,
-    compare=lambda expected, got: close(expected, got, rtol=1e-9, atol=1e-9),
+    compare=tight,
     wrong=[_naive, _signed, _flow_only],
 )(synflow_log10)
