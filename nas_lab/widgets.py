@@ -145,3 +145,38 @@ def phi_explorer(coefficients: tuple[float, float, float] = (1.2, 1.1, 1.15)):
     slider.observe(redraw, names="value")
     redraw()
     return widgets.VBox([slider, summary])
+
+
+def ofa_limit_explorer(latencies, accuracies, labels):
+    """A latency-limit slider over Once-for-All subnets (lesson 10): the front, the limit, and
+    the best subnet within it (``nas_lab.ofa.best_under_limit``), redrawn as the limit moves.
+    The slider has the CSS class ``nas-lab-ofa-limit``, the text it changes ``nas-lab-ofa-best``."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from nas_lab import ofa
+
+    lo, hi = float(np.min(latencies)), float(np.max(latencies))
+    slider = widgets.FloatSlider(
+        value=(lo + hi) / 2,
+        min=lo,
+        max=hi,
+        step=(hi - lo) / 200 or 0.001,
+        description="limit (ms)",
+        readout_format=".3f",
+        continuous_update=False,
+    )
+    slider.add_class("nas-lab-ofa-limit")
+    figure, summary = widgets.Output(), widgets.HTML()
+    summary.add_class("nas-lab-ofa-best")
+
+    def redraw(_=None) -> None:
+        summary.value = ofa.limit_summary(latencies, accuracies, labels, slider.value)
+        with figure:
+            figure.clear_output(wait=True)
+            ofa.plot_front(latencies, accuracies, slider.value, title="Best subnet under a limit")
+            plt.show()
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([slider, figure, summary])
