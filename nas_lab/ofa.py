@@ -918,3 +918,55 @@ def build(
     }
     command = f"nas-lab ofa build --out {out} --seed {seed}" + (" --fast" if fast else "")
     return save_supernet(net, out, log, command)
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. The accuracy-latency front, for the lesson's figure and its widget
+# ---------------------------------------------------------------------------------------------
+
+
+def limit_summary(
+    latencies: Sequence[float],
+    accuracies: Sequence[float],
+    labels: Sequence[str],
+    limit_ms: float,
+) -> str:
+    """What the latency-limit slider shows: the best subnet within ``limit_ms`` (HTML)."""
+    best = best_under_limit(latencies, accuracies, limit_ms)
+    if best is None:
+        return f"<b>no subnet</b> runs within {limit_ms:.3f} ms: raise the limit"
+    return (
+        f"<b>best within {limit_ms:.3f} ms</b>: {labels[best]}<br>"
+        f"accuracy {accuracies[best]:.1%}, latency {latencies[best]:.3f} ms"
+    )
+
+
+def plot_front(latencies, accuracies, limit_ms: float | None = None, ax=None, title: str = ""):
+    """All subnets as points, their accuracy-latency front as a line; with ``limit_ms``, the
+    limit as a dashed line and the best subnet within it as a star."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    lat, acc = np.asarray(latencies, dtype=float), np.asarray(accuracies, dtype=float)
+    front = pareto_front(lat, acc)
+    ax.scatter(lat, acc, s=12, alpha=0.5, label="subnets")
+    ax.step(lat[front], acc[front], where="post", color="crimson", label="front")
+    if limit_ms is not None:
+        ax.axvline(limit_ms, color="k", ls="--", lw=1, label=f"limit {limit_ms:.3f} ms")
+        best = best_under_limit(lat, acc, limit_ms)
+        if best is not None:
+            ax.scatter(
+                lat[best],
+                acc[best],
+                marker="*",
+                s=250,
+                color="gold",
+                edgecolor="k",
+                zorder=3,
+                label="best within the limit",
+            )
+    ax.set_xlabel("latency (ms, lookup table)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or "Accuracy against latency")
+    ax.legend(loc="lower right")
+    return ax
