@@ -217,12 +217,13 @@ class ElasticMBConv(nn.Module):
         return x + out if self.use_residual else out
 
     @torch.no_grad()
-    def sort_channels(self) -> torch.Tensor:
-        """Reorder the hidden channels by :func:`channel_order`, everywhere they appear (expand
-        conv and BN, depthwise conv and BN, projection's input). At full width the block
-        computes the same function; a narrower width now keeps the most important channels.
-        Returns the order used."""
-        order = channel_order(self.project[0].weight)
+    def permute_channels(self, order: torch.Tensor) -> None:
+        """Renumber the hidden channels: new channel ``i`` is old channel ``order[i]``, everywhere
+        it appears (expand conv and BN, depthwise conv and BN, the projection's input). The
+        matrices are shared by all channels, so at full width the function does not change."""
+        order = torch.as_tensor(order, dtype=torch.long)
+        if sorted(order.tolist()) != list(range(self.depthwise[0].out_channels)):
+            raise ValueError("order must be a permutation of the hidden channels")
         self.expand[0].weight.copy_(self.expand[0].weight[order])
         self.depthwise[0].weight.copy_(self.depthwise[0].weight[order])
         for bn in (self.expand[1], self.depthwise[1]):
@@ -230,6 +231,12 @@ class ElasticMBConv(nn.Module):
                 tensor = getattr(bn, name)
                 tensor.copy_(tensor[order])
         self.project[0].weight.copy_(self.project[0].weight[:, order])
+
+    def sort_channels(self) -> torch.Tensor:
+        """Sort the hidden channels by :func:`channel_order` (most important first), so that a
+        narrower width keeps the most important ones. Returns the order used."""
+        order = channel_order(self.project[0].weight)
+        self.permute_channels(order)
         return order
 
 

@@ -371,3 +371,15 @@ def test_front_figure_is_labelled():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "best within the limit" in labels
     plt.close(fig)
+
+
+def test_permuting_channels_keeps_the_function_and_checks_its_input():
+    net = randomised(TINY, seed=6)
+    x = torch.randn(4, 1, 8, 8)
+    before = net(x)
+    for blocks in net.stages:
+        for block in blocks:
+            block.permute_channels(torch.randperm(block.depthwise[0].out_channels))
+    assert torch.allclose(net(x), before, atol=1e-5)
+    with pytest.raises(ValueError, match="permutation"):
+        net.stages[0][0].permute_channels(torch.zeros(24, dtype=torch.long))
