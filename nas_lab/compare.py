@@ -22,7 +22,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from nas_lab import __version__
-from nas_lab.bench import Benchmark, SimulatedClock
+from nas_lab.bench import DATA_DIR, Benchmark, SimulatedClock
 from nas_lab.estimation import incumbents, regret_curves, summarize
 from nas_lab.strategies import Strategy, run
 
@@ -44,6 +44,7 @@ def _factories() -> dict[str, Callable[[int], Strategy]]:
 
 
 STRATEGY_NAMES = ("rs", "rea", "reinforce", "bo", "bananas")
+SHIPPED = DATA_DIR / "compare_nb201_digits"  # the results lesson 05 reads (20 seeds, all five)
 
 
 def run_all(
@@ -199,7 +200,7 @@ def compare(
 # --------------------------------------------------------------------------------------------
 
 
-def load(out: str | Path, bench: Benchmark | None = None) -> tuple[list[dict], dict]:
+def load(out: str | Path = SHIPPED, bench: Benchmark | None = None) -> tuple[list[dict], dict]:
     """The rows of ``out/compare.csv`` (numbers as numbers) and its ``compare.json``. With
     ``bench``, refuse a CSV computed on another table (its sha256 differs from bench's)."""
     out = Path(out)
@@ -227,7 +228,7 @@ def load(out: str | Path, bench: Benchmark | None = None) -> tuple[list[dict], d
     return table, meta
 
 
-def _runs(table: Sequence[dict]) -> dict[str, dict[int, list[dict]]]:
+def by_run(table: Sequence[dict]) -> dict[str, dict[int, list[dict]]]:
     """Rows grouped by strategy, then by seed, in the CSV's order (the order of the queries)."""
     runs: dict[str, dict[int, list[dict]]] = {}
     for row in table:
@@ -240,7 +241,7 @@ def finals_from_rows(table: Sequence[dict]) -> dict[str, np.ndarray]:
     row of the run. Equals ``final_test_acc`` of the same runs, to the CSV's 5 decimals."""
     return {
         name: np.array([seeds[s][-1]["test_acc"] for s in sorted(seeds)])
-        for name, seeds in _runs(table).items()
+        for name, seeds in by_run(table).items()
     }
 
 
@@ -250,7 +251,7 @@ def curves_from_rows(table: Sequence[dict], grid: Sequence[float]) -> dict[str, 
     answered at or before t, nan before the first answer."""
     grid = np.asarray(grid, dtype=float)
     curves = {}
-    for name, seeds in _runs(table).items():
+    for name, seeds in by_run(table).items():
         curves[name] = np.full((len(seeds), len(grid)), np.nan)
         for i, s in enumerate(sorted(seeds)):
             times = np.array([r["time"] for r in seeds[s]])
