@@ -180,3 +180,46 @@ def ofa_limit_explorer(latencies, accuracies, labels):
     slider.observe(redraw, names="value")
     redraw()
     return widgets.VBox([slider, figure, summary])
+
+
+def _limit_html(info: dict, names: list[str], latency, accuracy, limit: float) -> str:
+    if info["pick"] is None:
+        return f"<b>limit {limit:.3f} ms</b>: no architecture is that fast"
+    i = info["pick"]
+    return "<br>".join(
+        [
+            f"<b>limit {limit:.3f} ms</b>: {info['feasible']} architectures qualify",
+            f"<b>deploy</b> {names[i]}",
+            f"<b>its accuracy</b> {accuracy[i]:.2%} at {latency[i]:.3f} ms",
+        ]
+    )
+
+
+def latency_limit_explorer(latency, accuracy, names, limit: float | None = None):
+    """Lesson 09: a latency-limit slider over an accuracy-latency Pareto front; it shows the
+    most accurate architecture under the limit (``hardware.pareto_pick``).
+
+    Returns the widget: make it the last expression of a cell to display it."""
+    import ipywidgets as widgets
+
+    from nas_lab.hardware import pareto_pick
+
+    latency, accuracy, names = np.asarray(latency), np.asarray(accuracy), list(names)
+    low, high = float(latency.min()), float(latency.max())
+    slider = widgets.FloatSlider(
+        value=limit if limit is not None else float(np.median(latency)),
+        min=low,
+        max=high,
+        step=(high - low) / 100,
+        readout_format=".3f",
+        description="limit (ms)",
+    )
+    summary = widgets.HTML()
+
+    def redraw(_=None) -> None:
+        info = pareto_pick(latency, accuracy, slider.value)
+        summary.value = _limit_html(info, names, latency, accuracy, slider.value)
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([slider, summary])
