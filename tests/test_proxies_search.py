@@ -129,3 +129,26 @@ def test_the_lesson_synflow_exercise_agrees_with_the_library():
             layer.weight.copy_(torch.tensor(w))
     expected = proxies.synflow(chain, (widths[0],))  # R ~ 1e100: no rescaling needed
     assert lesson11.synflow_log10(weights) == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_pool_can_be_charged_to_the_clock(landscape):
+    bench, acc = landscape
+    table = table_of(bench, perfect=acc)
+    # 100 cells at 0.05 s: 5 s before the first training; trainings cost 1 s each.
+    grid = [4.9, 5.0, 6.0, 30.0]
+    curves = proxies.warmup_comparison(
+        bench,
+        table,
+        "perfect",
+        budget=30,
+        seeds=2,
+        pool=100,
+        proxy_seconds=0.05,
+        grid=grid,
+        progress=False,
+    )
+    warm = curves["evolution + perfect warm-up"]
+    assert np.isnan(warm[:, :2]).all()  # no answer yet at 5 s: the pool's score came first
+    assert np.isfinite(warm[:, 2:]).all()
+    with pytest.raises(ValueError, match="smaller pool"):
+        proxies.warmup_comparison(bench, table, "perfect", budget=4, pool=100, proxy_seconds=0.05)
