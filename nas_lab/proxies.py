@@ -166,8 +166,8 @@ def _is_relu(module: nn.Module) -> bool:
 
 
 class _ReluKernel:
-    """Accumulates NASWOT's kernel over every ReLU of a forward pass (Mellor et al., ICML 2021,
-    Section 3): each image's binary code c (1 where a ReLU's input is positive, 0 elsewhere) and
+    """Accumulates NASWOT's kernel over every ReLU of a forward pass (Mellor et al., ICML
+    2021): each image's binary code c (1 where a ReLU's input is positive, 0 elsewhere) and
 
         K_H[i, j] = c_i . c_j + (1 - c_i) . (1 - c_j) = N_A - d_H(c_i, c_j),
 
@@ -209,14 +209,14 @@ def grad_norm(p: Probe) -> float:
 
 
 def snip(p: Probe) -> float:
-    """SNIP's connection sensitivity (Lee, Ajanthan & Torr, ICLR 2019, eq. 6 before
+    """SNIP's connection sensitivity (Lee, Ajanthan & Torr, ICLR 2019, before
     normalisation): how much the loss changes when a weight is removed, to first order,
     |dL/dw * w|, summed over all weights."""
     return float(sum((g * w).abs().sum() for w, g in zip(p.weights, p.grads, strict=True)))
 
 
 def grasp(p: Probe) -> float:
-    """GraSP (Wang, Zhang & Grosse, ICLR 2020, eq. 8): S(w) = -w * (H g), the change in the
+    """GraSP (Wang, Zhang & Grosse, ICLR 2020): S(w) = -w * (H g), the change in the
     gradient flow g^T g when a weight is removed, to first order; summed over all weights, as
     in Abdelfattah et al. (their sign: the sum of -w * Hg)."""
     if p.hessian_grads is None:
@@ -244,7 +244,7 @@ JACOB_COV_K = 1e-5  # Mellor et al.'s regulariser, so that a zero eigenvalue sta
 
 def jacob_cov(p: Probe) -> float:
     """jacob_cov (Mellor, Turner, Storkey & Crowley, "Neural Architecture Search without
-    Training", arXiv:2006.04647v1, 2020, eq. 2): how differently the network responds to
+    Training", arXiv:2006.04647v1, 2020): how differently the network responds to
     different images. With J the input Jacobians (one row per image), Sigma their correlation
     matrix and sigma its eigenvalues,
 
@@ -264,7 +264,7 @@ def jacob_cov(p: Probe) -> float:
 
 
 def naswot(p: Probe) -> float:
-    """The NASWOT score (Mellor, Turner, Storkey & Crowley, ICML 2021, eq. 2): s = log|K_H|,
+    """The NASWOT score (Mellor, Turner, Storkey & Crowley, ICML 2021): s = log|K_H|,
     the log-determinant of the ReLU-code kernel (``_ReluKernel``). Images that the untrained
     network already tells apart (different codes) give a kernel far from singular."""
     if p.relu_kernel is None:
@@ -278,7 +278,7 @@ SYNFLOW_SCALES: tuple[float, ...] = (1.0, 2.0**-256, 2.0**-512)
 
 
 def synflow(net: nn.Module, input_shape: Sequence[int]) -> float:
-    """SynFlow (Tanaka, Kunin, Yamins & Ganguli, NeurIPS 2020, eq. 2), as log10 of the sum.
+    """SynFlow (Tanaka, Kunin, Yamins & Ganguli, NeurIPS 2020), as log10 of the sum.
 
     With every weight replaced by its absolute value and an all-ones input, R = 1^T (prod_l
     |W_l|) 1 is the total "synaptic flow" through the network, and each weight scores
@@ -702,7 +702,7 @@ def proxy_pool(
     pool: int | None = 3000,
     seed: int | np.random.Generator = 0,
 ) -> list[nb201.Cell]:
-    """Abdelfattah et al.'s zero-cost warm-up (ICLR 2021, Section 5): draw ``pool`` cells
+    """Abdelfattah et al.'s zero-cost warm-up (ICLR 2021): draw ``pool`` cells
     uniformly from the 15,625 strings (``None``: every unique cell), score them with ``proxy``
     (a table look-up: no training) and return the ``size`` best, best first. Isomorphic draws
     count once, as they are one network. Ties keep the order of drawing."""

@@ -17,7 +17,7 @@ tight = functools.partial(close, rtol=1e-7, atol=1e-9)
 
 
 def snip_score(weights: list[np.ndarray], grads: list[np.ndarray]) -> float:
-    """SNIP (Lee, Ajanthan & Torr, ICLR 2019, eq. 6 before normalisation), summed as in
+    """SNIP (Lee, Ajanthan & Torr, ICLR 2019, before normalisation), summed as in
     Abdelfattah et al. (ICLR 2021): sum over layers and weights of |dL/dw * w|."""
     return float(sum(np.abs(g * w).sum() for w, g in zip(weights, grads, strict=True)))
 
@@ -53,7 +53,7 @@ exercise(
 
 
 def naswot_score(codes: np.ndarray) -> float:
-    """NASWOT (Mellor et al., ICML 2021, eq. 2): with c_i the binary ReLU code of image i,
+    """NASWOT (Mellor et al., ICML 2021): with c_i the binary ReLU code of image i,
     K_H[i, j] = N_A - d_H(c_i, c_j) = c_i . c_j + (1 - c_i) . (1 - c_j), and s = log|K_H|."""
     c = np.asarray(codes, dtype=np.float64)
     kernel = c @ c.T + (1 - c) @ (1 - c).T
@@ -92,7 +92,7 @@ exercise(
 
 
 def synflow_log10(weights: list[np.ndarray]) -> float:
-    """log10 of SynFlow (Tanaka et al., NeurIPS 2020, eq. 2) for the chain x -> W_1 x -> ... ->
+    """log10 of SynFlow (Tanaka et al., NeurIPS 2020) for the chain x -> W_1 x -> ... ->
     W_L x with no biases: with |W| everywhere and an all-ones input, R = 1^T |W_L| ... |W_1| 1,
     and sum_w w dR/dw = L R, since every layer's scores sum to R (Tanaka et al.'s layer-wise
     conservation). The product is carried as a unit vector and a log10 scale, so that it never
