@@ -288,7 +288,7 @@ def _reads_the_table(bench, budget, seed, latency_limit, target):
 
 exercise(
     "12.3",
-    title="a search within the limits and the budget",
+    title=f"{RUNS} runs of a search, each within the limits and the budget",
     points=3,
     inputs=_search_inputs,
     call=_run_searches,
@@ -303,7 +303,7 @@ TIERS = {
 for tier, (points, wrong) in TIERS.items():
     exercise(
         tier,
-        title=f"a search whose answers rank, on average, above {BARS[tier]:.0%} of the cells",
+        title=f"{RUNS} runs of a search, ranking on average above {BARS[tier]:.0%} of the cells",
         points=points,
         inputs=_search_inputs,
         call=_run_searches,
