@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -44,6 +45,23 @@ __all__ = [
     "BlockSpec",
     "LatencyTable",
     "build_latency_table",
+    "block_features",
+    "LearnedLatencyPredictor",
+    "prediction_errors",
+    "measure_networks",
+    "conv_cost",
+    "layer_costs",
+    "conv_throughput",
+    "mnasnet_reward",
+    "HARD",
+    "MnasNetObjective",
+    "expected_latency",
+    "LatencyAwareSupernet",
+    "latency_aware_search",
+    "DeviceProfile",
+    "PROFILES",
+    "roofline_latency",
+    "pareto_pick",
 ]
 
 
@@ -83,9 +101,22 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _clock(device: torch.device) -> Callable[[], float]:
+CLOCKS = ("wall", "cpu")
+
+
+def _clock(device: torch.device, kind: str = "wall") -> Callable[[], float]:
     """A wall clock that first waits for the GPU: CUDA kernels run asynchronously, so without
-    ``torch.cuda.synchronize`` the clock would time the kernel *launches*, not the work."""
+    ``torch.cuda.synchronize`` the clock would time the kernel *launches*, not the work.
+
+    ``kind="cpu"`` (CPU only) reads the process's CPU time instead (``time.process_time``): on a
+    machine shared with other jobs, the wall clock also counts the time the OS gave to someone
+    else, the CPU clock only the time spent computing this model."""
+    if kind not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {kind!r}")
+    if kind == "cpu":
+        if device.type != "cpu":
+            raise ValueError("clock='cpu' times CPU work only; use clock='wall' on a GPU")
+        return time.process_time
     if device.type == "cuda":
 
         def clock() -> float:
@@ -103,6 +134,7 @@ def measure_latency(
     device: str | torch.device | None = None,
     warmup: int = 5,
     repeats: int = 15,
+    clock: str = "wall",
 ) -> float:
     """Median forward latency of ``model`` in **milliseconds**, on an input of ``input_shape``
     (batch dimension included, e.g. ``(1, 1, 8, 8)``).
@@ -119,7 +151,9 @@ def measure_latency(
     - then ``repeats`` timed blocks with ``torch.utils.benchmark.Timer``; each block runs the model
       enough times to last at least 1 ms, so the clock's own cost is negligible, and yields the
       mean time of one call. The median over blocks ignores the odd block slowed down by another
-      process. On CUDA the clock synchronises the GPU before each read.
+      process. On CUDA the clock synchronises the GPU before each read;
+    - ``clock="cpu"`` times CPU time instead of wall time (see :func:`_clock`): use it when
+      other jobs share the machine and the wall clock would count their time too.
     """
     from torch.utils.benchmark import Timer
 
@@ -139,7 +173,7 @@ def measure_latency(
     # Random, not zero, input: some kernels take shortcuts on zeros or denormals.
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(shape, generator=generator).to(target)
-    clock = _clock(target)
+    clock = _clock(target, clock)
     was_training = net.training
     net.eval()
     try:
@@ -216,6 +250,7 @@ class LatencyTable:
     measure_missing: bool = True
     warmup: int = 5
     repeats: int = 15
+    clock: str = "wall"
 
     def block(self, spec: BlockSpec) -> float:
         """The latency of one block spec, measured now if the table lacks it."""
@@ -232,6 +267,7 @@ class LatencyTable:
                 device=self.device,
                 warmup=self.warmup,
                 repeats=self.repeats,
+                clock=self.clock,
             )
         return self.blocks[spec]
 
@@ -257,6 +293,7 @@ class LatencyTable:
             "threads": self.threads,
             "batch": self.batch,
             "device": self.device,
+            "clock": self.clock,
         }
         Path(path).write_text(json.dumps(payload, indent=1))
 
@@ -270,6 +307,7 @@ class LatencyTable:
             payload["threads"],
             payload["batch"],
             payload["device"],
+            clock=payload.get("clock", "wall"),
         )
 
 
@@ -314,16 +352,22 @@ class _Head(nn.Module):
 
 
 def measure_ends(
-    net: nn.Module, batch: int = 1, threads: int = 1, device: str = "cpu", input_size: int = 8
+    net: nn.Module,
+    batch: int = 1,
+    threads: int = 1,
+    device: str = "cpu",
+    input_size: int = 8,
+    clock: str = "wall",
 ) -> float:
     """Latency (ms) of a ChainNet's fixed part, the two ends measured on their own: resize and
     stem on the input images, head, pool and classifier on the last stage's feature map."""
     last = block_specs(net, input_size)[-1]
     side = _out_size(last.size, last.stride)
-    stem = measure_latency(
-        _Stem(net), (batch, net.in_channels, input_size, input_size), threads, device
+    shape = (batch, net.in_channels, input_size, input_size)
+    stem = measure_latency(_Stem(net), shape, threads, device, clock=clock)
+    head = measure_latency(
+        _Head(net), (batch, last.c_out, side, side), threads, device, clock=clock
     )
-    head = measure_latency(_Head(net), (batch, last.c_out, side, side), threads, device)
     return stem + head
 
 
@@ -335,6 +379,7 @@ def build_latency_table(
     threads: int = 1,
     device: str = "cpu",
     input_size: int = 8,
+    clock: str = "wall",
 ) -> LatencyTable:
     """Measure every block spec a :class:`~nas_lab.spaces.mbconv.ChainSpace` can use at this width
     multiplier and resolution, and its fixed ends: ``stages x 2 positions (first block, the
@@ -342,10 +387,10 @@ def build_latency_table(
     stage keeps 16 channels at stride 1, so its first block is like the others).
 
     ``input_size`` is the side of the images fed to the network (8 for digits); ``resolution``,
-    when set, is the side the network resizes them to.
+    when set, is the side the network resizes them to. ``clock``: see :func:`measure_latency`.
     """
     stem, _, widths = space.scaled_widths(width_mult)
-    table = LatencyTable(threads=threads, batch=batch, device=str(device))
+    table = LatencyTable(threads=threads, batch=batch, device=str(device), clock=clock)
     size, c_in = resolution or input_size, stem  # the stem keeps the side (stride 1)
     for width, stride in zip(widths, space.strides, strict=True):
         after = _out_size(size, stride)
@@ -356,9 +401,454 @@ def build_latency_table(
                     table.block(BlockSpec(width, width, kernel, expansion, 1, after))
         c_in, size = width, after
     probe = space.build(space.sample(0), width_mult, resolution, seed=0)
-    table.ends["default"] = measure_ends(probe, batch, threads, device, input_size)
+    table.ends["default"] = measure_ends(probe, batch, threads, device, input_size, clock)
     return table
 
 
 def _is_real(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. A learned latency predictor
+# ---------------------------------------------------------------------------------------------
+
+
+def block_features(space, arch) -> np.ndarray:
+    """The features of a learned latency predictor for a :class:`ChainSpace` architecture: per
+    stage, a one-hot ``(kernel, expansion)`` of its first block (the one that downsamples and
+    changes the width) and the *counts* of each ``(kernel, expansion)`` among its other blocks.
+
+    These are exactly the table's terms, so a linear model on them is a lookup table learned
+    from whole-network measurements; its intercept absorbs the fixed ends and whatever per-network
+    overhead the block-by-block measurement misses."""
+    space.validate(arch)
+    choices = [(k, e) for k in space.kernels for e in space.expansions]
+    index = {choice: i for i, choice in enumerate(choices)}
+    out = np.zeros((space.num_stages, 2, len(choices)))
+    for s, stage in enumerate(arch.stages):
+        for b, choice in enumerate(stage.blocks):
+            out[s, min(b, 1), index[choice]] += 1.0
+    return out.reshape(-1)
+
+
+@dataclass
+class LearnedLatencyPredictor:
+    """Ridge regression from features of an architecture to its measured latency (ms).
+
+    ``fit`` solves ``min_w ||X w + b - y||^2 + ridge ||w||^2`` in closed form (the intercept
+    ``b`` is not penalised); the course's counterpart of the latency predictors of FBNet (Wu et
+    al., CVPR 2019) and Once-for-All (Cai et al., ICLR 2020, Section 3.4), which fit a model to
+    measurements instead of adding up a table."""
+
+    ridge: float = 1e-3
+    weights: np.ndarray | None = None
+    intercept: float = 0.0
+
+    def fit(self, features: np.ndarray, latencies: Sequence[float]) -> LearnedLatencyPredictor:
+        x = np.asarray(features, dtype=float)
+        y = np.asarray(latencies, dtype=float)
+        if x.ndim != 2 or len(x) != len(y) or len(y) < 2:
+            raise ValueError(
+                "fit needs a 2-D feature matrix with one row per measured latency (at least 2); "
+                f"got features {x.shape} and {y.shape} latencies"
+            )
+        if not _is_real(self.ridge) or self.ridge < 0:
+            raise ValueError(f"ridge must be a number >= 0, got {self.ridge!r}")
+        x_mean, y_mean = x.mean(axis=0), y.mean()
+        xc = x - x_mean
+        gram = xc.T @ xc + self.ridge * np.eye(x.shape[1])
+        self.weights = np.linalg.lstsq(gram, xc.T @ (y - y_mean), rcond=None)[0]
+        self.intercept = float(y_mean - x_mean @ self.weights)
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if self.weights is None:
+            raise ValueError("the predictor is not fitted yet: call fit(features, latencies)")
+        x = np.atleast_2d(np.asarray(features, dtype=float))
+        if x.shape[1] != len(self.weights):
+            raise ValueError(f"expected {len(self.weights)} features per row, got {x.shape[1]}")
+        return x @ self.weights + self.intercept
+
+
+def prediction_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict:
+    """How far predictions are from measurements: mean absolute percentage error, RMSE (ms),
+    the largest relative error, and Kendall's tau (a search only needs the order right)."""
+    from scipy.stats import kendalltau
+
+    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    if p.shape != m.shape or p.ndim != 1 or len(p) < 2:
+        raise ValueError(
+            f"need two equal-length 1-D sequences of >= 2 values, got {p.shape}, {m.shape}"
+        )
+    relative = np.abs(p - m) / m
+    return {
+        "mape": float(relative.mean()),
+        "max_rel": float(relative.max()),
+        "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))),
+        "kendall_tau": float(kendalltau(p, m).statistic),
+    }
+
+
+def measure_networks(
+    space,
+    archs: Sequence,
+    threads: int = 1,
+    device: str = "cpu",
+    input_size: int = 8,
+    batch: int = 1,
+    clock: str = "wall",
+) -> np.ndarray:
+    """Measured latency (ms) of each architecture's whole network, built with seed 0."""
+    from tqdm.auto import tqdm
+
+    return np.array(
+        [
+            measure_latency(
+                space.build(arch, seed=0),
+                (batch, space.in_channels, input_size, input_size),
+                threads,
+                device,
+                clock=clock,
+            )
+            for arch in tqdm(archs, desc="measure", leave=False)
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. FLOPs against latency, layer by layer
+# ---------------------------------------------------------------------------------------------
+
+BYTES_PER_VALUE = 4  # float32
+
+
+def conv_cost(
+    c_in: int, c_out: int, kernel: int, side: int, stride: int = 1, groups: int = 1
+) -> dict:
+    """FLOPs and bytes moved by one 'same' convolution on a ``side x side`` input, batch 1.
+
+    FLOPs are ``2 x`` multiply-adds: ``out_side^2 * c_out * (c_in / groups) * k^2``. Bytes count
+    what must cross the memory bus at least once: the input, the weights and the output, in
+    float32. Their ratio, the *arithmetic intensity* (FLOPs per byte), decides whether a layer is
+    limited by the processor's arithmetic or by memory (Williams, Waterman & Patterson, CACM
+    2009). A depthwise convolution (``groups == c_in == c_out``) does ``k^2`` multiply-adds per
+    output value where a dense one does ``c_in k^2``, for about the same bytes: its intensity is
+    ``c_in`` times lower."""
+    for name, value in (("c_in", c_in), ("c_out", c_out), ("kernel", kernel), ("side", side)):
+        _check_positive_int(name, value)
+    if c_in % groups or c_out % groups:
+        raise ValueError(f"groups={groups} must divide c_in={c_in} and c_out={c_out}")
+    out = _out_size(side, stride)
+    macs = out * out * c_out * (c_in // groups) * kernel * kernel
+    values = side * side * c_in + c_out * (c_in // groups) * kernel * kernel + out * out * c_out
+    flops, nbytes = 2 * macs, BYTES_PER_VALUE * values
+    return {"flops": flops, "bytes": nbytes, "intensity": flops / nbytes}
+
+
+def layer_costs(net: nn.Module, input_size: int = 8) -> list[dict]:
+    """Every convolution of a ChainNet with its FLOPs, bytes and intensity (:func:`conv_cost`),
+    labelled by its role: ``stem``, ``expand``, ``depthwise``, ``project``, ``head``."""
+    rows: list[dict] = []
+
+    def add(role: str, conv: nn.Conv2d, side: int) -> int:
+        k, s = conv.kernel_size[0], conv.stride[0]
+        cost = conv_cost(conv.in_channels, conv.out_channels, k, side, s, conv.groups)
+        rows.append({"role": role, "side": side, **cost})
+        return _out_size(side, s)
+
+    side = add("stem", net.stem[0], net.resolution or input_size)
+    for block in net.blocks():
+        if block.expand is not None:
+            add("expand", block.expand[0], side)
+        after = add("depthwise", block.depthwise[0], side)
+        add("project", block.project[0], after)
+        side = after
+    add("head", net.head[0], side)
+    return rows
+
+
+def conv_throughput(
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    side: int,
+    groups: int = 1,
+    threads: int = 1,
+    device: str = "cpu",
+    clock: str = "wall",
+) -> dict:
+    """Measure one convolution: its :func:`conv_cost` plus the measured ms and the achieved
+    GFLOP/s. Comparing a depthwise and a dense convolution of similar FLOPs shows how far FLOPs
+    are from time."""
+    cost = conv_cost(c_in, c_out, kernel, side, 1, groups)
+    conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False)
+    ms = measure_latency(conv, (1, c_in, side, side), threads, device, clock=clock)
+    return {**cost, "ms": ms, "gflops_per_s": cost["flops"] / (ms * 1e-3) / 1e9}
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. The MnasNet reward
+# ---------------------------------------------------------------------------------------------
+
+
+def mnasnet_reward(
+    accuracy: float, latency: float, target: float, alpha: float = -0.07, beta: float = -0.07
+) -> float:
+    """Tan et al. (MnasNet, CVPR 2019), eq. 2: ``ACC * (LAT / T)^w`` with ``w = alpha`` when
+    ``LAT <= T`` and ``w = beta`` otherwise.
+
+    The soft reward (``alpha = beta = -0.07``, the paper's choice) trades accuracy for latency
+    smoothly: half the latency is worth ``2^0.07 - 1``, about 5% more accuracy (Section 3). The
+    hard constraint of eq. 1 is ``alpha = 0, beta = -1``: no reward for being faster than the
+    target, a steep penalty above it."""
+    for name, value in (("accuracy", accuracy), ("latency", latency), ("target", target)):
+        if not _is_real(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if latency <= 0 or target <= 0:
+        raise ValueError(f"latency and target must be positive (ms), got {latency!r}, {target!r}")
+    w = alpha if latency <= target else beta
+    return float(accuracy * (latency / target) ** w)
+
+
+HARD = {"alpha": 0.0, "beta": -1.0}  # eq. 1 as a reward: the hard latency constraint
+
+
+class MnasNetObjective:
+    """Make any ask-and-tell strategy of :mod:`nas_lab.strategies` maximise the MnasNet reward
+    instead of accuracy: ``tell`` hands the strategy a result whose ``val_acc`` is the reward of
+    the measured accuracy and latency (MnasNet's controller is rewarded the same way). The
+    record of what was really measured stays in ``history``."""
+
+    def __init__(self, strategy, target: float, alpha: float = -0.07, beta: float = -0.07):
+        if not _is_real(target) or target <= 0:
+            raise ValueError(f"target must be a positive latency in ms, got {target!r}")
+        self.strategy, self.target, self.alpha, self.beta = strategy, target, alpha, beta
+        self.history: list[dict] = []
+
+    def ask(self):
+        return self.strategy.ask()
+
+    def tell(self, cell, result) -> None:
+        from dataclasses import replace
+
+        reward = mnasnet_reward(
+            result.val_acc, result.latency_ms, self.target, self.alpha, self.beta
+        )
+        self.history.append(
+            {
+                "arch": result.arch,
+                "val_acc": result.val_acc,
+                "test_acc": result.test_acc,
+                "latency_ms": result.latency_ms,
+                "reward": reward,
+            }
+        )
+        self.strategy.tell(cell, replace(result, val_acc=reward))
+
+    @property
+    def best(self) -> dict:
+        """The member with the highest reward."""
+        if not self.history:
+            raise ValueError("nothing told yet: run the strategy first")
+        return max(self.history, key=lambda row: row["reward"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. ProxylessNAS's expected latency
+# ---------------------------------------------------------------------------------------------
+
+
+def expected_latency(logits: torch.Tensor, latencies: torch.Tensor) -> torch.Tensor:
+    """Cai, Zhu & Han (ProxylessNAS, ICLR 2019), eq. 4: each searchable block ``i`` picks
+    candidate ``j`` with probability ``p_ij = softmax(logits_i)_j``, so its expected latency is
+    ``sum_j p_ij LAT_ij`` and the network's is the sum over blocks (plus fixed ends, which do not
+    depend on the choice). Differentiable in ``logits``: ``dE/dlogit_ij = p_ij (LAT_ij - E_i)``,
+    so the gradient pushes probability towards the candidates faster than the block's average.
+
+    ``logits`` and ``latencies`` are ``(blocks, candidates)`` tensors."""
+    if logits.shape != latencies.shape or logits.dim() != 2:
+        raise ValueError(
+            "logits and latencies must both be (blocks, candidates) tensors; "
+            f"got {tuple(logits.shape)} and {tuple(latencies.shape)}"
+        )
+    return (torch.softmax(logits, dim=-1) * latencies).sum()
+
+
+class MixedBlock(nn.Module):
+    """One searchable position: every candidate MBConv block, weighted by the softmax of the
+    architecture logits (the continuous relaxation of DARTS, Liu et al., ICLR 2019, and FBNet)."""
+
+    def __init__(self, candidates: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.candidates = nn.ModuleList(candidates)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return sum(w * op(x) for w, op in zip(weights, self.candidates, strict=True))
+
+
+class LatencyAwareSupernet(nn.Module):
+    """A ChainNet whose every block is a :class:`MixedBlock` over ``choices`` (``(kernel,
+    expansion)`` pairs), with one row of architecture logits per block. Its latency table
+    ``latencies[i, j]`` is the lookup-table latency of candidate ``j`` at position ``i``."""
+
+    def __init__(self, space, choices: Sequence[tuple[int, int]], table: LatencyTable) -> None:
+        super().__init__()
+        from nas_lab.spaces.mbconv import MBConvBlock
+
+        stem, head, widths = space.scaled_widths(1.0)
+        depth = max(space.depths)
+        probe = space.build(space.sample(0))
+        self.stem, self.head = probe.stem, probe.head
+        self.pool, self.classifier = probe.pool, probe.classifier
+        self.choices = [tuple(c) for c in choices]
+        blocks, rows, c_in, size = [], [], stem, 8
+        for width, stride in zip(widths, space.strides, strict=True):
+            for b in range(depth):
+                s = stride if b == 0 else 1
+                specs = [BlockSpec(c_in, width, k, e, s, size) for k, e in self.choices]
+                blocks.append(MixedBlock([MBConvBlock(c_in, width, k, e, s) for k, e in choices]))
+                rows.append([table.block(spec) for spec in specs])
+                c_in, size = width, _out_size(size, s)
+        self.blocks = nn.ModuleList(blocks)
+        self.register_buffer("latencies", torch.tensor(rows, dtype=torch.float32))
+        self.arch_logits = nn.Parameter(torch.zeros(len(blocks), len(self.choices)))
+        self.depth = depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.arch_logits, dim=-1)
+        x = self.stem(x)
+        for block, w in zip(self.blocks, weights, strict=True):
+            x = block(x, w)
+        return self.classifier(self.pool(self.head(x)).flatten(1))
+
+    def expected_latency(self) -> torch.Tensor:
+        return expected_latency(self.arch_logits, self.latencies)
+
+    def derived(self) -> list[tuple[int, int]]:
+        """The most likely candidate of each block, as ProxylessNAS derives the final network."""
+        return [self.choices[int(j)] for j in self.arch_logits.argmax(dim=-1)]
+
+
+def latency_aware_search(
+    space,
+    splits,
+    table: LatencyTable,
+    choices: Sequence[tuple[int, int]],
+    latency_weight: float,
+    epochs: int = 4,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+) -> dict:
+    """Train a :class:`LatencyAwareSupernet` on ``loss = CE + latency_weight * E[LAT] / LAT_0``
+    (ProxylessNAS, Section 3.3; ``LAT_0`` is the expected latency of the uniform distribution,
+    so ``latency_weight`` is unit-free). Weights (SGD) and architecture logits (Adam) are updated
+    together on each training batch, a one-level simplification of the paper's alternating
+    updates. Returns the derived blocks, their probabilities and the expected latency."""
+    from nas_lab.device import default_device
+    from nas_lab.train import batches, evaluate, seed_everything
+
+    seed_everything(seed)
+    device = torch.device(device) if device is not None else default_device()
+    net = LatencyAwareSupernet(space, choices, table).to(device)
+    reference = float(net.expected_latency().detach())
+    weights = [p for n, p in net.named_parameters() if n != "arch_logits"]
+    opt_w = torch.optim.SGD(weights, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt_a = torch.optim.Adam([net.arch_logits], lr=0.05)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for x, y in batches(splits.train, batch_size, generator, device):
+            loss = nn.functional.cross_entropy(net(x), y)
+            loss = loss + latency_weight * net.expected_latency() / reference
+            opt_w.zero_grad()
+            opt_a.zero_grad()
+            loss.backward()
+            opt_w.step()
+            opt_a.step()
+    probs = torch.softmax(net.arch_logits.detach(), dim=-1).cpu().numpy()
+    expected = float(net.expected_latency().detach())
+    return {
+        "derived": net.derived(),
+        "probs": probs,
+        "expected_latency_ms": expected + table.ends.get("default", 0.0),
+        "uniform_latency_ms": reference + table.ends.get("default", 0.0),
+        "supernet_val_acc": evaluate(net, splits.val, device=device),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. A roofline model for devices we cannot measure
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A device as the roofline model sees it (Williams, Waterman & Patterson, "Roofline: an
+    insightful visual performance model for multicore architectures", CACM 2009): a peak
+    arithmetic rate, a memory bandwidth, and a fixed cost per layer (kernel launch, dispatch).
+
+    These numbers are *assumptions of a model*, round figures of the right order for a class of
+    device, not the specification or a measurement of any product."""
+
+    name: str
+    peak_gflops: float  # GFLOP/s
+    bandwidth_gbs: float  # GB/s
+    overhead_us: float  # per layer
+
+    @property
+    def ridge_intensity(self) -> float:
+        """FLOPs per byte where the two roofs meet: below it, a layer is memory-bound."""
+        return self.peak_gflops / self.bandwidth_gbs
+
+
+PROFILES = {
+    "phone CPU core (model)": DeviceProfile("phone CPU core (model)", 10.0, 5.0, 2.0),
+    "edge GPU (model)": DeviceProfile("edge GPU (model)", 500.0, 25.0, 20.0),
+    "server GPU (model)": DeviceProfile("server GPU (model)", 20_000.0, 1_000.0, 5.0),
+}
+
+
+def layer_time_ms(flops: float, nbytes: float, profile: DeviceProfile) -> float:
+    """One layer under the roofline: ``max(FLOPs / peak, bytes / bandwidth) + overhead``."""
+    compute = flops / (profile.peak_gflops * 1e9)
+    memory = nbytes / (profile.bandwidth_gbs * 1e9)
+    return (max(compute, memory) + profile.overhead_us * 1e-6) * 1e3
+
+
+def roofline_latency(net: nn.Module, profile: DeviceProfile, input_size: int = 8) -> float:
+    """Modelled latency (ms) of a ChainNet on ``profile``: the sum of :func:`layer_time_ms` over
+    its convolutions (:func:`layer_costs`; pooling and the classifier are negligible here).
+    A model, not a measurement: it ignores caches, operator fusion and thread scheduling."""
+    return sum(
+        layer_time_ms(row["flops"], row["bytes"], profile) for row in layer_costs(net, input_size)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Choosing under a latency limit (lesson 09's widget)
+# ---------------------------------------------------------------------------------------------
+
+
+def pareto_pick(latency: Sequence[float], accuracy: Sequence[float], limit: float) -> dict:
+    """The accuracy-latency Pareto front (lower latency, higher accuracy) and the most accurate
+    architecture whose latency is at most ``limit``: what a deployment under that limit gets.
+
+    Returns ``front`` (indices sorted by latency), ``pick`` (an index, or None when nothing is
+    fast enough), and how many architectures meet the limit."""
+    lat, acc = np.asarray(latency, dtype=float), np.asarray(accuracy, dtype=float)
+    if lat.shape != acc.shape or lat.ndim != 1 or not len(lat):
+        raise ValueError(
+            f"latency and accuracy must be equal-length 1-D arrays, got {lat.shape}, {acc.shape}"
+        )
+    order = np.lexsort((-acc, lat))  # by latency, the most accurate first among equals
+    front, best = [], -np.inf
+    for i in order:
+        if acc[i] > best:
+            front.append(int(i))
+            best = acc[i]
+    feasible = np.flatnonzero(lat <= limit)
+    pick = None
+    if len(feasible):
+        pick = int(feasible[np.lexsort((lat[feasible], -acc[feasible]))[0]])
+    return {"front": front, "pick": pick, "feasible": int(len(feasible))}

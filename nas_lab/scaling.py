@@ -55,6 +55,8 @@ __all__ = [
     "efficientnet_table",
     "matched_configs",
     "describe_phi",
+    "train_scaled",
+    "scaling_study",
 ]
 
 # Section 3.3, step 1: the grid search's result for EfficientNet-B0.
@@ -369,6 +371,65 @@ def matched_configs(
         m = single_dimension_multiplier(base, dimension, compound.flops)
         configs[f"{dimension} only"] = base.config(**{dimension: m})
     return configs
+
+
+# ---------------------------------------------------------------------------------------------
+# Training scaled networks for real
+# ---------------------------------------------------------------------------------------------
+
+
+def train_scaled(
+    base: BaseNet,
+    config: ScaledConfig,
+    splits,
+    epochs: int = 8,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> dict:
+    """Train the network ``config`` describes on ``splits`` (the lessons' one recipe,
+    :func:`nas_lab.train.train`) from weights seeded by ``seed``; return its final validation
+    and test accuracy and its training seconds. The 8x8 digits are upsampled inside the network
+    (bilinearly) when the config's side is larger: that is the resolution axis."""
+    from nas_lab.train import train
+
+    net = base.build(config.depth, config.width, config.resolution, seed=seed)
+    history = train(net, splits, epochs=epochs, seed=seed, device=device, progress=False)
+    return {
+        "val_acc": history.val_acc[-1],
+        "test_acc": history.test_acc,
+        "train_time": history.train_time,
+    }
+
+
+def scaling_study(
+    base: BaseNet,
+    configs: dict[str, ScaledConfig],
+    splits,
+    epochs: int = 8,
+    seeds: Sequence[int] = (0,),
+    device: str | torch.device | None = None,
+) -> list[dict]:
+    """Train every named config for every seed; one row per (config, seed), with the realised
+    network (blocks, channels, side), its counted FLOPs and parameters, and its accuracies."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    jobs = [(name, config, seed) for name, config in configs.items() for seed in seeds]
+    for name, config, seed in tqdm(jobs, desc="train", leave=False):
+        result = train_scaled(base, config, splits, epochs, seed, device)
+        rows.append(
+            {
+                "name": name,
+                "seed": seed,
+                "depths": config.depths,
+                "widths": config.widths,
+                "side": config.side,
+                "flops": config.flops,
+                "params": base.params(config.depth, config.width, config.resolution),
+                **result,
+            }
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
