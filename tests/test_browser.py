@@ -30,6 +30,8 @@ LESSONS = sorted(p.name for p in (ROOT / "lessons").glob("*.ipynb"))
 LESSON_TIMEOUT_S = 180  # a fast-mode lesson takes seconds; a loaded machine, more
 BROKEN = "broken.ipynb"  # the harness must see its error, or a passing run proves nothing
 MIN_FIGURE_PX = 300  # narrower than this, a projected figure cannot be read
+PAGES = 3  # lessons run at once
+KERNEL_START_S = 120  # a loaded machine starts a kernel slowly
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,10 @@ class Explorer:
     watched: str  # the CSS selector of the output that must change
 
 
+CELL_BUILDER = Explorer(".widget-dropdown select", "select", ".widget-html")
 EXPLORERS = {
-    "01_search_spaces.ipynb": Explorer(".widget-dropdown select", "select", ".widget-html"),
+    "01_search_spaces.ipynb": CELL_BUILDER,
+    "02_performance_estimation.ipynb": CELL_BUILDER,
 }
 
 
@@ -111,11 +115,14 @@ def browser():
 
 
 def open_notebook(page, base: str, token: str, name: str) -> None:
-    """Open ``name`` alone, in a fresh workspace of its own: JupyterLab would otherwise restore
-    the tabs of the previous page, and Run All would run whichever tab is active."""
+    """Open ``name`` alone, in a fresh workspace of its own (JupyterLab would otherwise restore
+    the tabs of the previous page, and Run All would run whichever tab is active), and wait for
+    its kernel: a Run All sent while the kernel still says "Initializing" can be lost."""
     url = f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}"
     page.goto(url, timeout=90_000)
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=90_000)
+    kernel_idle = page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))
+    kernel_idle.first.wait_for(timeout=KERNEL_START_S * 1000)
 
 
 def dismiss_dialogs(page) -> None:
@@ -125,24 +132,35 @@ def dismiss_dialogs(page) -> None:
         select.click()
 
 
-def run_all_cells(page, path: Path) -> nbformat.NotebookNode:
-    """Run > Run All Cells; save every few seconds until the kernel is idle and the saved
-    notebook has an execution count on every code cell, or an error. Returns the notebook as
-    saved: its outputs are the model's, not the screen's (stderr and errors look alike there)."""
+def start_run_all(page) -> None:
+    """Run > Run All Cells."""
     dismiss_dialogs(page)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+
+
+def finished(page, path: Path) -> nbformat.NotebookNode | None:
+    """Save, then read the saved notebook: it is finished when the kernel is idle and every code
+    cell has an execution count, or an error (Run All stops at the first error, and the cells
+    after it keep no count). Outputs are read from the saved model, not the screen (stderr and
+    errors look alike there)."""
+    dismiss_dialogs(page)
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(300)
+    if not page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
+        return None
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    return nb if all(c.execution_count for c in code) or errors(nb) else None
+
+
+def run_all_cells(page, path: Path) -> nbformat.NotebookNode:
+    """Run all cells of one open notebook and wait for the saved result."""
+    start_run_all(page)
     deadline = time.monotonic() + LESSON_TIMEOUT_S
     while time.monotonic() < deadline:
         page.wait_for_timeout(2000)
-        dismiss_dialogs(page)
-        page.keyboard.press("Control+s")
-        page.wait_for_timeout(500)
-        nb = nbformat.read(path, as_version=4)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        # Run All stops at the first error: the cells after it keep no execution count.
-        if idle.count() and (all(c.execution_count for c in code) or errors(nb)):
+        if (nb := finished(page, path)) is not None:
             return nb
     raise AssertionError(f"{path.name}: still running after {LESSON_TIMEOUT_S} s")
 
@@ -164,9 +182,8 @@ def move(page, explorer: Explorer) -> tuple[str, str]:
     control = page.locator(explorer.control).first
     control.scroll_into_view_if_needed()
     if explorer.action == "select":
-        options = control.locator("option").all_inner_texts()
-        current = control.input_value()
-        control.select_option(next(o for o in options if o != current))
+        count, current = control.evaluate("s => [s.options.length, s.selectedIndex]")
+        control.select_option(index=(current + 1) % count)
     else:
         control.focus()
         control.press("ArrowRight")
@@ -178,28 +195,79 @@ def move(page, explorer: Explorer) -> tuple[str, str]:
     return before, watched.inner_text()
 
 
-@pytest.mark.parametrize("name", LESSONS)
-def test_lesson_runs_in_jupyterlab(lab, browser, name):
-    base, token, notebooks = lab
+@dataclass
+class Visit:
+    """What the browser saw of one lesson."""
+
+    errors: list[str]
+    figure_widths: list[int]
+    explorer: tuple[str, str] | None = None  # the watched output before and after moving
+    failure: str = ""  # why the visit did not finish (a timeout, the page)
+
+
+def open_and_start(browser, base: str, token: str, name: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        open_notebook(page, base, token, name)
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
-            state="attached", timeout=90_000
-        )
-        executed = run_all_cells(page, notebooks / name)
-        assert not errors(executed), f"{name}: {errors(executed)}"
-        widths = page.locator(".jp-OutputArea-output img").evaluate_all(
-            "imgs => imgs.map(i => i.naturalWidth)"
-        )
-        assert all(w >= MIN_FIGURE_PX for w in widths), f"{name}: figure widths {widths}"
-        if name in EXPLORERS:
-            before, after = move(page, EXPLORERS[name])
-            assert before != after
-    finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}.png"), full_page=True)
-        page.close()
+    open_notebook(page, base, token, name)
+    start_run_all(page)
+    return page
+
+
+def inspect(page, name: str, nb: nbformat.NotebookNode) -> Visit:
+    widths = page.locator(".jp-OutputArea-output img").evaluate_all(
+        "imgs => imgs.map(i => i.naturalWidth)"
+    )
+    visit = Visit(errors(nb), widths)
+    if name in EXPLORERS and not visit.errors:
+        visit.explorer = move(page, EXPLORERS[name])
+    return visit
+
+
+@pytest.fixture(scope="module")
+def visits(request, lab, browser) -> dict[str, Visit]:
+    """The selected lessons, PAGES at a time: while one kernel imports torch, another computes,
+    so the whole course fits the 5-minute budget on 2 cores. Each page gets LESSON_TIMEOUT_S."""
+    base, token, notebooks = lab
+    selected = [
+        item.callspec.params["name"]
+        for item in request.session.items
+        if item.originalname == "test_lesson_runs_in_jupyterlab"
+    ]
+    waiting, running, seen = selected, {}, {}
+    while waiting or running:
+        while waiting and len(running) < PAGES:
+            name = waiting.pop(0)
+            running[name] = (open_and_start(browser, base, token, name), time.monotonic())
+        time.sleep(2)
+        for name, (page, started) in list(running.items()):
+            try:
+                nb = finished(page, notebooks / name)
+                if nb is None and time.monotonic() - started < LESSON_TIMEOUT_S:
+                    continue
+                seen[name] = (
+                    inspect(page, name, nb)
+                    if nb is not None
+                    else Visit([], [], failure=f"still running after {LESSON_TIMEOUT_S} s")
+                )
+            except Exception as error:  # one lesson's failure must not hide the others
+                seen[name] = Visit([], [], failure=f"{type(error).__name__}: {error}")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}.png"), full_page=True)
+            page.close()
+            del running[name]
+    return seen
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_runs_in_jupyterlab(visits, name):
+    visit = visits[name]
+    assert not visit.failure, f"{name}: {visit.failure}"
+    assert not visit.errors, f"{name}: {visit.errors}"
+    assert all(w >= MIN_FIGURE_PX for w in visit.figure_widths), (
+        f"{name}: figure widths {visit.figure_widths}"
+    )
+    if name in EXPLORERS:
+        before, after = visit.explorer
+        assert before != after, f"{name}: moving the explorer did not change its output"
 
 
 def test_the_harness_sees_an_error(lab, browser):
@@ -211,4 +279,6 @@ def test_the_harness_sees_an_error(lab, browser):
             "ZeroDivisionError: division by zero"
         ]
     finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "broken.png"), full_page=True)
         page.close()
