@@ -13,7 +13,7 @@ from pathlib import Path
 
 import papermill
 import pytest
-from conftest import NOTEBOOK_TIMES, ROOT
+from conftest import ROOT
 
 NOTEBOOKS = sorted(ROOT.glob("solutions/*.ipynb")) + sorted(ROOT.glob("lessons/*.ipynb"))
 
@@ -32,7 +32,7 @@ def printed_text(nb: dict) -> str:
     return "".join(texts)
 
 
-def run_fast(path: Path, out: Path) -> dict:
+def run_fast(path: Path, out: Path, record=None) -> dict:
     start = time.perf_counter()
     papermill.execute_notebook(
         str(path),
@@ -44,18 +44,19 @@ def run_fast(path: Path, out: Path) -> dict:
         execution_timeout=600,
     )
     elapsed = time.perf_counter() - start
-    NOTEBOOK_TIMES[str(path.relative_to(ROOT))] = elapsed
+    if record is not None:
+        record("notebook_seconds", round(elapsed, 1))
     print(f"{path.relative_to(ROOT)}: {elapsed:.1f} s")
     return json.loads(out.read_text())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_notebook_runs_in_fast_mode(path, tmp_path, monkeypatch):
+def test_notebook_runs_in_fast_mode(path, tmp_path, monkeypatch, record_property):
     solved = path.parent.name == "solutions"
     monkeypatch.setenv("NAS_LAB_STRICT", "1" if solved else "0")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("NAS_LAB_FAST", raising=False)  # fast mode must come from the parameter
-    nb = run_fast(path, tmp_path / path.name)
+    nb = run_fast(path, tmp_path / path.name, record_property)
     printed = printed_text(nb)
     for ex_id in exercise_ids(nb):
         if solved:
