@@ -32,6 +32,9 @@ accuracy, the wall-clock report, and a peak-memory meter.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -476,6 +479,22 @@ class OneShotSearch:
 # --------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for a while: the profiler's C++ backend (Kineto) writes its
+    start/stop notices there, below Python, where ``sys.stderr`` cannot catch them, and a
+    notebook would show them as warnings. Python's own errors still raise as usual."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
     """Peak bytes allocated by torch while ``fn()`` runs, above what was allocated before.
 
@@ -494,7 +513,7 @@ def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") ->
         return int(torch.cuda.max_memory_allocated(device) - before)
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     # Kineto's raw record: one "[memory]" event per allocation (+bytes) and free (-bytes).
     events = prof.profiler.kineto_results.events()
