@@ -152,3 +152,23 @@ def test_the_pool_can_be_charged_to_the_clock(landscape):
     assert np.isfinite(warm[:, 2:]).all()
     with pytest.raises(ValueError, match="smaller pool"):
         proxies.warmup_comparison(bench, table, "perfect", budget=4, pool=100, proxy_seconds=0.05)
+
+
+def test_the_explorer_redraws_when_the_proxy_changes(landscape, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nas_lab.widgets import proxy_explorer
+
+    bench, acc = landscape
+    table = table_of(bench, synflow=acc, params=np.arange(1.0, len(acc) + 1))
+    drawn = []
+    view = proxies.proxy_view
+    monkeypatch.setattr(proxies, "proxy_view", lambda *a: drawn.append(a[2]) or view(*a))
+    box = proxy_explorer(bench, table)
+    picker, figure = box.children
+    assert picker.options == ("synflow", "params")
+    assert "nas-lab-proxy-picker" in picker._dom_classes
+    assert "nas-lab-proxy-scatter" in figure._dom_classes
+    picker.value = "params"
+    assert drawn == ["synflow", "params"]
