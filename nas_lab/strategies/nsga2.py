@@ -180,9 +180,13 @@ def pareto_front(points: Sequence[Sequence[float]] | np.ndarray, chunk: int = 25
     points = _as_points(points)
     keep = []
     for start in range(0, len(points), chunk):
-        rows = points[start : start + chunk, None, :]  # (c, 1, m) against (1, n, m)
-        beaten = np.all(points[None] >= rows, axis=2) & np.any(points[None] > rows, axis=2)
-        keep.extend(start + np.flatnonzero(~beaten.any(axis=1)))
+        rows = points[start : start + chunk]  # these c rows against all n: (c, n) comparisons
+        at_least = np.ones((len(rows), len(points)), dtype=bool)
+        better = np.zeros_like(at_least)
+        for j in range(points.shape[1]):  # one objective at a time: 2-D arrays, no (c, n, m)
+            at_least &= points[None, :, j] >= rows[:, None, j]
+            better |= points[None, :, j] > rows[:, None, j]
+        keep.extend(start + np.flatnonzero(~(at_least & better).any(axis=1)))
     return [int(i) for i in keep]
 
 
