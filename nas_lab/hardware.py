@@ -804,8 +804,8 @@ class DeviceProfile:
 
 PROFILES = {
     "phone CPU core (model)": DeviceProfile("phone CPU core (model)", 10.0, 5.0, 2.0),
-    "edge GPU (model)": DeviceProfile("edge GPU (model)", 500.0, 25.0, 20.0),
-    "server GPU (model)": DeviceProfile("server GPU (model)", 20_000.0, 1_000.0, 5.0),
+    "edge GPU (model)": DeviceProfile("edge GPU (model)", 1_000.0, 50.0, 20.0),
+    "server GPU (model)": DeviceProfile("server GPU (model)", 20_000.0, 1_500.0, 5.0),
 }
 
 

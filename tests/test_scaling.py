@@ -227,3 +227,35 @@ def test_a_mobilenetv3_style_space_builds_and_runs():
     net = space.build(space.sample(0), seed=0)
     assert net.stem[0].stride == (2, 2)
     assert net(torch.rand(2, 3, 16, 16)).shape == (2, 10)
+
+
+# ---- training for real, and the phi explorer ----------------------------------------------------
+
+
+def test_scaling_study_trains_each_config_and_repeats_with_its_seed():
+    from nas_lab import data
+
+    splits = data.load("digits", seed=0, train_fraction=0.1)
+    configs = {"base": BASE.config(), "resolution only": BASE.config(resolution=1.5)}
+    rows = scaling.scaling_study(BASE, configs, splits, epochs=1, seeds=(0, 1))
+    assert [(r["name"], r["seed"]) for r in rows] == [
+        ("base", 0),
+        ("base", 1),
+        ("resolution only", 0),
+        ("resolution only", 1),
+    ]
+    assert rows[2]["side"] == 12 and rows[2]["flops"] == BASE.flops(resolution=1.5)
+    assert all(0 <= r["val_acc"] <= 1 and 0 <= r["test_acc"] <= 1 for r in rows)
+    again = scaling.train_scaled(BASE, configs["base"], splits, epochs=1, seed=1)
+    assert again["val_acc"] == rows[1]["val_acc"]  # same seed, same result
+
+
+def test_phi_explorer_redraws_when_phi_moves():
+    from nas_lab import widgets
+
+    box = widgets.phi_explorer()
+    slider, summary = box.children
+    before = summary.value
+    slider.value = 3.0
+    assert summary.value != before and "phi = 3.00" in summary.value
+    assert f"{scaling.describe_phi(3.0)['flops']:,} FLOPs" in summary.value
