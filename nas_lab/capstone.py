@@ -238,6 +238,20 @@ class MeteredBench:
         """The architectures (class representatives) trained so far."""
         return set(self.account.trained)
 
+    def has_trained(self, arch: object) -> bool:
+        """Whether ``arch`` (any member of its class) was trained; False for a non-cell."""
+        try:
+            return self._bench.archs[self._bench.row(arch)] in self.account.trained
+        except Exception:  # noqa: BLE001  not a cell at all: judge says why
+            return False
+
+    def least_cost(self) -> float:
+        """The least the trainings recorded could have cost: one epoch of each architecture
+        trained, at its cheaper seed. A spend below it means the account was tampered with."""
+        rows = [self._bench.row(arch) for arch in self.account.trained]
+        per_epoch = self._bench.arrays["train_time"][rows].min(axis=1) / self.epochs
+        return float(per_epoch.sum())
+
     def clock(
         self, budget: float | None = None, seed: int | None = None, resume: bool = True
     ) -> MeteredClock:
@@ -324,7 +338,8 @@ class Verdict:
 
 
 @cache
-def _table() -> Benchmark:
+def grader_table() -> Benchmark:
+    """The shipped table, loaded once per process: what the checks judge by."""
     return bench_module.load()
 
 
@@ -351,7 +366,7 @@ def judge(
     Valid: a well-formed NAS-Bench-201 cell (a string or an ``nb201.Cell``); trained by the
     search (its class among ``trained``, when given); ``LAT <= latency_limit`` and
     ``test_acc >= target``. Its percentile counts in any case, for feedback."""
-    bench = _table() if bench is None else bench
+    bench = grader_table() if bench is None else bench
     text = str(arch) if isinstance(arch, nb201.Cell) else arch
     if not isinstance(text, str):
         return Verdict(repr(arch)[:80], False, f"returned {type(arch).__name__}, not a cell string")

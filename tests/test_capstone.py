@@ -18,7 +18,7 @@ REGISTRY = checks.load_all()
 
 @pytest.fixture(scope="module")
 def table():
-    return capstone._table()
+    return capstone.grader_table()
 
 
 def a_brief(table, quantile: float = 0.3) -> tuple[float, float]:
@@ -256,3 +256,31 @@ def test_reaching_around_the_meter_or_an_unseeded_search_fails():
 
     result = checks.evaluate(REGISTRY["12.3"], unseeded, 0)
     assert not result.passed and "same seed" in result.reason
+
+
+def test_least_cost_bounds_an_honest_spend_from_below(table):
+    metered = capstone.MeteredBench(table, budget=40.0, seed=1)
+    run(RandomSearch(seed=1), metered, budget=20.0, seed=1)
+    clock = metered.clock(resume=True)  # multi-fidelity: one epoch each, the cheapest there is
+    for index in range(50, 70):
+        clock.query(nb201.Cell.from_index(index), epoch=1)
+    assert 0 < metered.least_cost() <= metered.spent + 1e-9
+
+
+def test_tampering_with_the_account_is_caught():
+    def resets_the_meter(bench, budget, seed, latency_limit, target):
+        rng = np.random.default_rng(seed)
+        for _ in range(8):  # eight budgets of training, the meter reset each time
+            bench.account.spent = 0.0
+            clock = run(RandomSearch(seed=rng), bench, budget, rng)
+        return capstone.best_feasible(clock.trajectory, bench.latency_ms, latency_limit)
+
+    result = checks.evaluate(REGISTRY["12.3"], resets_the_meter, 0)
+    assert not result.passed and "spent at least" in result.reason
+
+    def raises_the_budget(bench, budget, seed, latency_limit, target):
+        bench.account.budget = 10 * budget
+        return capstone.reference_search(bench, budget, seed, latency_limit, target)
+
+    result = checks.evaluate(REGISTRY["12.3"], raises_the_budget, 0)
+    assert not result.passed and "budget" in result.reason

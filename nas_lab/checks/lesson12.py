@@ -108,7 +108,7 @@ LIMIT_QUANTILES = (0.15, 0.5)  # the latency limit: between these quantiles of t
 def brief(rng: np.random.Generator) -> tuple[float, int, float, float]:
     """One run's brief: (budget, seed, latency limit, target). The target is the median test
     accuracy of the cells within the limit, rounded down: meeting it is the least a search does."""
-    table = capstone._table()
+    table = capstone.grader_table()
     latency, test = table.column(capstone.LATENCY), table.column("test_acc")
     limit = round(float(np.quantile(latency, rng.uniform(*LIMIT_QUANTILES))), 3)
     target = float(np.floor(float(np.median(test[latency <= limit])) * 1000)) / 1000
@@ -137,15 +137,17 @@ def _one_run(answer: Callable, brief: tuple) -> dict:
     if answer is capstone_search and brief in _reference_runs:
         return _reference_runs[brief]
     budget, seed, limit, target = brief
-    metered = capstone.MeteredBench(capstone._table(), budget, seed)
+    metered = capstone.MeteredBench(capstone.grader_table(), budget, seed)
     with capstone.watch_table() as reads:
         arch = answer(metered, budget, seed, limit, target)
     run = {
         "brief": list(brief),
         "arch": _as_text(arch),
         "kind": "cell" if isinstance(arch, str | nb201.Cell) else type(arch).__name__,
-        "trained": _trained(arch, metered),
+        "trained": metered.has_trained(arch),
         "spent": metered.spent,
+        "least_cost": metered.least_cost(),
+        "budget_seen": metered.budget,
         "unpaid_reads": reads.count,
         "unpaid_what": reads.what,
     }
@@ -161,13 +163,6 @@ def _as_text(arch: object) -> str:
     return str(arch) if isinstance(arch, nb201.Cell) else repr(arch)[:200]
 
 
-def _trained(arch: object, metered: capstone.MeteredBench) -> bool:
-    try:
-        return metered._bench.archs[metered.row(arch)] in metered.trained
-    except Exception:  # noqa: BLE001  not a cell at all: judge says why
-        return False
-
-
 def _problems(expected: list[dict], got: list[dict]) -> tuple[list[str], list[float]]:
     """Per run, what is wrong (empty when nothing) and the percentile it earns (0 if wrong).
 
@@ -175,7 +170,7 @@ def _problems(expected: list[dict], got: list[dict]) -> tuple[list[str], list[fl
     if not isinstance(got, list) or len(got) != len(expected):
         return [f"expected {len(expected)} runs, got {got!r}"[:200]], [0.0]
     problems, shares = [], []
-    most = float(np.max(capstone._table().column("train_time")))
+    most = float(np.max(capstone.grader_table().column("train_time")))
     for number, (mine, theirs) in enumerate(zip(expected, got, strict=True), start=1):
         budget, _, limit, target = mine["brief"]
         verdict = capstone.judge(theirs.get("arch"), limit, target)
@@ -192,8 +187,9 @@ def _problems(expected: list[dict], got: list[dict]) -> tuple[list[str], list[fl
             reason = verdict.reason
         elif not theirs.get("trained"):
             reason = f"returned {verdict.arch}, which the search never trained"
-        elif float(theirs.get("spent", np.inf)) > budget + most:
-            reason = f"spent {theirs.get('spent')} simulated seconds of a budget of {budget:g}"
+        elif _overspent(theirs, budget, most):
+            spent = max(float(theirs.get("spent", np.inf)), float(theirs.get("least_cost", 0)))
+            reason = f"spent at least {spent:.1f} simulated seconds of a budget of {budget:g}"
         elif not verdict.ok:
             reason = verdict.reason
         else:
@@ -207,6 +203,13 @@ def _problems(expected: list[dict], got: list[dict]) -> tuple[list[str], list[fl
             " draw every random number from the seed"
         )
     return problems, shares
+
+
+def _overspent(run: dict, budget: float, most: float) -> bool:
+    """Over budget, by the account or by what the trained cells must have cost at least; or
+    the account's budget was changed."""
+    spent = max(float(run.get("spent", np.inf)), float(run.get("least_cost", 0.0)))
+    return spent > budget + most or run.get("budget_seen", budget) != budget
 
 
 def _compare_valid(expected: list[dict], got: list[dict]) -> Reason:
@@ -279,7 +282,7 @@ def _returns_last(bench, budget, seed, latency_limit, target):
 
 def _reads_the_table(bench, budget, seed, latency_limit, target):
     """Looks the answer up in the whole table, then trains it once: a search that did not pay."""
-    table = capstone._table()  # the grader's copy, or `bench.load()`: the same table
+    table = capstone.grader_table()  # the grader's copy, or `bench.load()`: the same table
     latency, val = table.column(capstone.LATENCY), table.column("val_acc")
     best = table.archs[int(np.argmax(np.where(latency <= latency_limit, val, -1)))]
     bench.query(best)
