@@ -144,6 +144,16 @@ def test_strategies_run_unchanged_on_the_metered_bench(table):
     assert {arch for _, arch, _, _ in clock.trajectory} == metered.trained
 
 
+@pytest.mark.parametrize("search", ["random_search", "successive_halving", "hyperband"])
+def test_lesson_02_searches_run_on_the_metered_bench_within_its_budget(table, search):
+    from nas_lab import estimation
+
+    metered = capstone.MeteredBench(table, budget=60.0, seed=2)
+    getattr(estimation, search)(metered, 1e6, 2)  # the clock's own budget is not what stops it
+    assert 60.0 <= metered.spent < 60.0 + float(table.column("train_time").max())
+    assert metered.least_cost() <= metered.spent + 1e-9
+
+
 def test_watch_table_counts_only_unpaid_reads_and_restores_the_table(table):
     original = type(table).query
     metered = capstone.MeteredBench(table, budget=50.0, seed=0)
