@@ -383,3 +383,18 @@ def test_permuting_channels_keeps_the_function_and_checks_its_input():
     assert torch.allclose(net(x), before, atol=1e-5)
     with pytest.raises(ValueError, match="permutation"):
         net.stages[0][0].permute_channels(torch.zeros(24, dtype=torch.long))
+
+
+def test_cli_verb_builds_to_the_given_path(tmp_path, monkeypatch):
+    from nas_lab import cli
+
+    seen = {}
+
+    def fake_build(out, seed=0, fast=False, progress=True):
+        seen.update(out=out, seed=seed, fast=fast)
+        return {"bytes": 1, "sha256": "0" * 64, "seconds": {"total": 1.0}}
+
+    monkeypatch.setattr(ofa, "build", fake_build)
+    out = str(tmp_path / "s.pt")
+    assert cli.main(["ofa", "build", "--out", out, "--seed", "3", "--fast"]) == 0
+    assert seen == {"out": out, "seed": 3, "fast": True}
