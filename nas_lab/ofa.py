@@ -21,6 +21,8 @@ Efficient Deployment", ICLR 2020. The file reads in the paper's order:
 6. **Search** (Section 3.4): an MLP accuracy predictor on the architecture encoding, and an
    evolutionary search for the best predicted subnet under a latency limit, the latency read from
    a per-block lookup table (:class:`~nas_lab.hardware.LatencyTable`).
+7. **Shipping**: ``nas-lab ofa build`` trains the supernet and the lesson's from-scratch baselines
+   and saves them with a manifest; :func:`load_supernet` checks the sha256 and loads it.
 
 The architectures are those of :class:`~nas_lab.spaces.mbconv.ChainSpace` (kernel 3/5/7,
 expansion 3/4/6, depth 2/3/4 per stage); a subnet is a :class:`~nas_lab.spaces.mbconv.ChainArch`.
@@ -52,22 +54,35 @@ __all__ = [
     "PHASES",
     "ElasticMBConv",
     "OFASupernet",
+    "extreme_arch",
+    "centre_crop",
     "transform_kernel",
     "channel_order",
     "distillation_loss",
     "phase_space",
+    "Recipe",
+    "train_phase",
     "train_supernet",
     "extract_subnet",
     "recalibrate_bn",
+    "calibration_images",
     "subnet_accuracy",
+    "reference_subnets",
+    "train_from_scratch",
     "AccuracyPredictor",
     "fit_predictor",
     "arch_block_specs",
+    "mutate",
+    "crossover",
+    "SearchResult",
     "evolutionary_search",
     "pareto_front",
     "best_under_limit",
+    "limit_summary",
+    "plot_front",
     "save_supernet",
     "load_supernet",
+    "build",
 ]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
