@@ -175,8 +175,8 @@ def judged(searches: Rows, bench: Benchmark) -> Rows:
 
 def summary(judged_runs: Rows) -> Rows:
     """Per method, in order of appearance: seeds, distinct cells found, test accuracy mean and
-    std over seeds (%, ddof 1), mean percentile, mean skip connections, mean search wall time,
-    and NAS-Bench-201's CIFAR-10 figure beside it (nan where Table 5 has none)."""
+    std over seeds (%, ddof 1), mean percentile, mean skip connections, mean search wall and CPU
+    time (s), and NAS-Bench-201's CIFAR-10 figure beside it (nan where Table 5 has none)."""
     methods = list(dict.fromkeys(row["method"] for row in judged_runs))
     table = []
     for method in methods:
@@ -192,6 +192,7 @@ def summary(judged_runs: Rows) -> Rows:
                 "percentile": float(np.mean([row["percentile"] for row in runs])),
                 "skips": float(np.mean([row["skips"] for row in runs])),
                 "wall s": float(np.mean([row["wall_s"] for row in runs])),
+                "cpu s": float(np.mean([row.get("cpu_s", np.nan) for row in runs])),
                 "NB201 CIFAR-10": PUBLISHED.get(method, float("nan")),
             }
         )
