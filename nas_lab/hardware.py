@@ -11,16 +11,21 @@ What this module builds, in the order lesson 09 teaches it:
    blocks, ``LAT(net) = LAT(stem) + sum_i LAT(block_i) + LAT(head)``.
 3. :class:`LearnedLatencyPredictor`: a ridge regression fitted to whole-network measurements, which
    can learn what the table's sum leaves out (a per-network overhead, caches shared by blocks).
-4. FLOPs against latency: :func:`layer_costs` and :func:`depthwise_vs_dense` show why FLOPs are a
-   poor proxy: a depthwise convolution does few FLOPs per byte it moves, so it runs far below the
-   processor's peak.
+4. FLOPs against latency: :func:`conv_cost`, :func:`layer_costs` and :func:`conv_throughput` show
+   why FLOPs are a poor proxy: a depthwise convolution does few FLOPs per byte it moves, so it runs
+   far below the processor's peak.
 5. :func:`mnasnet_reward`: MnasNet's objective ``ACC * (LAT / T)^w`` (Tan et al., CVPR 2019,
    eq. 2), soft (``w = -0.07`` on both sides of the target) and hard (``0`` below, ``-1`` above).
 6. :func:`expected_latency`: ProxylessNAS's differentiable latency, ``E[LAT] = sum_j p_j LAT_j``
-   per block (Cai, Zhu & Han, ICLR 2019, eq. 4), added to the loss.
+   per block (Cai, Zhu & Han, ICLR 2019, eq. 4), added to the loss of a
+   :class:`LatencyAwareSupernet` by :func:`latency_aware_search`.
 7. :class:`DeviceProfile` and :func:`roofline_latency`: a roofline model (Williams, Waterman &
    Patterson, CACM 2009) for devices we cannot measure here. It is a *model*, not a measurement:
    each layer takes ``max(FLOPs / peak, bytes / bandwidth)`` plus a fixed launch cost.
+8. :func:`pareto_pick`: the accuracy-latency front and the best architecture under a limit.
+
+``clock="cpu"`` (everywhere a latency is measured) times CPU time instead of wall time, for
+machines shared with other jobs.
 """
 
 from __future__ import annotations
