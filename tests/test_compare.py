@@ -123,3 +123,21 @@ def test_load_refuses_a_csv_of_another_table_and_a_missing_folder(table, tmp_pat
         compare.load(tmp_path, bench=other)
     with pytest.raises(FileNotFoundError, match="nas-lab compare"):
         compare.load(tmp_path / "missing")
+
+
+def test_the_shipped_results_are_what_the_library_computes():
+    """Lesson 05 reads data/compare_nb201_digits instead of running 20 seeds: the CSV must come
+    from the shipped table and from today's strategies. A run's first queries do not depend on
+    its budget, so short live runs must repeat the first rows of the shipped ones."""
+    from nas_lab import bench
+
+    table = bench.load()
+    shipped, meta = compare.load(compare.SHIPPED, table)  # refuses a CSV of another table
+    assert meta["seeds"] >= 20 and meta["strategies"] == list(compare.STRATEGY_NAMES)
+    assert sum(p.stat().st_size for p in compare.SHIPPED.iterdir()) < 1_000_000
+    budget = 10 * float(np.mean(table.column("train_time")))
+    clocks = compare.run_all(["rs", "rea", "bo"], table, budget, 2, progress=False)
+    live, stored = compare.by_run(compare.rows(clocks, table)), compare.by_run(shipped)
+    for name, runs in live.items():
+        for seed, rows in runs.items():
+            assert len(rows) >= 5 and rows == stored[name][seed][: len(rows)], (name, seed)
