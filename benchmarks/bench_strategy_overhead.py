@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from nas_lab.bench import Benchmark
 from nas_lab.spaces import nb201
@@ -94,6 +95,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="runs per strategy (default 3)")
     parser.add_argument("--only", default=",".join(STRATEGIES), help="comma-separated names")
     args = parser.parse_args()
+    # One thread, as the lessons run (nas_lab.notebook.setup): the controller and the predictors are
+    # tiny, and on a busy machine extra threads only wait for each other.
+    torch.set_num_threads(1)
     names = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in names if name not in STRATEGIES]
     if unknown:
