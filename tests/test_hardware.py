@@ -235,10 +235,12 @@ def test_a_heavy_latency_weight_derives_the_fastest_candidates():
     )
     assert out["derived"] == [(7, 3)] * 3
     assert out["expected_latency_ms"] < out["uniform_latency_ms"]
-    again = hw.latency_aware_search(
-        space, splits, table, [(3, 3), (7, 3)], latency_weight=20.0, epochs=2, seed=0
-    )
-    assert np.array_equal(out["probs"], again["probs"])  # same seed, same result
+    tiny = data.load("digits", seed=0, train_fraction=0.05)
+    runs = [
+        hw.latency_aware_search(space, tiny, table, [(3, 3), (7, 3)], 1.0, epochs=1, seed=3)
+        for _ in range(2)
+    ]
+    assert np.array_equal(runs[0]["probs"], runs[1]["probs"])  # same seed, same result
 
 
 # ---- 7. the roofline model -----------------------------------------------------------------------
