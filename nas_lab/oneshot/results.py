@@ -174,10 +174,12 @@ def judged(searches: Rows, bench: Benchmark) -> Rows:
 
 
 def summary(judged_runs: Rows) -> Rows:
-    """Per method, in order of appearance: seeds, distinct cells found, test accuracy mean and
+    """Per method, in ``SEARCHERS`` order: seeds, distinct cells found, test accuracy mean and
     std over seeds (%, ddof 1), mean percentile, mean skip connections, mean search wall and CPU
     time (s), and NAS-Bench-201's CIFAR-10 figure beside it (nan where Table 5 has none)."""
-    methods = list(dict.fromkeys(row["method"] for row in judged_runs))
+    seen = dict.fromkeys(row["method"] for row in judged_runs)
+    order = {name: i for i, name in enumerate(SEARCHERS)}  # the methods' order, then others'
+    methods = sorted(seen, key=lambda m: order.get(m, len(order)))
     table = []
     for method in methods:
         runs = [row for row in judged_runs if row["method"] == method]
