@@ -138,6 +138,8 @@ def phi_explorer(coefficients: tuple[float, float, float] = (1.2, 1.1, 1.15)):
 
     slider = widgets.FloatSlider(value=1.0, min=0.0, max=4.0, step=0.25, description="phi")
     summary = widgets.HTML()
+    slider.add_class("nas-lab-phi")  # CSS hooks for the browser test
+    summary.add_class("nas-lab-phi-summary")
 
     def redraw(_=None) -> None:
         summary.value = _phi_html(scaling.describe_phi(slider.value, coefficients))
@@ -215,6 +217,8 @@ def latency_limit_explorer(latency, accuracy, names, limit: float | None = None)
         description="limit (ms)",
     )
     summary = widgets.HTML()
+    slider.add_class("nas-lab-latency-limit")  # CSS hooks for the browser test
+    summary.add_class("nas-lab-latency-pick")
 
     def redraw(_=None) -> None:
         info = pareto_pick(latency, accuracy, slider.value)
