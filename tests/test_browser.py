@@ -47,6 +47,18 @@ CELL_BUILDER = Explorer(".widget-dropdown select", "select", ".widget-html")
 EXPLORERS = {
     "01_search_spaces.ipynb": CELL_BUILDER,
     "02_performance_estimation.ipynb": CELL_BUILDER,
+    "08_compound_scaling.ipynb": Explorer(
+        ".nas-lab-phi .noUi-handle", "slide", ".nas-lab-phi-summary"
+    ),
+    "09_hardware_aware.ipynb": Explorer(
+        ".nas-lab-latency-limit .noUi-handle", "slide", ".nas-lab-latency-pick"
+    ),
+    "10_once_for_all.ipynb": Explorer(
+        ".nas-lab-ofa-limit .noUi-handle", "slide", ".nas-lab-ofa-best"
+    ),
+    "11_zero_cost_proxies.ipynb": Explorer(
+        ".nas-lab-proxy-picker select", "select", ".nas-lab-proxy-scatter"
+    ),
 }
 
 
@@ -176,9 +188,11 @@ def errors(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def move(page, explorer: Explorer) -> tuple[str, str]:
-    """Move the explorer; return the watched output's text before and after."""
+    """Move the explorer; return the watched output's HTML before and after (HTML, not text: a
+    redrawn figure changes only its image)."""
     watched = page.locator(explorer.watched).first
-    before = watched.inner_text()
+    watched.scroll_into_view_if_needed()
+    before = watched.inner_html()
     control = page.locator(explorer.control).first
     control.scroll_into_view_if_needed()
     if explorer.action == "select":
@@ -186,13 +200,14 @@ def move(page, explorer: Explorer) -> tuple[str, str]:
         control.select_option(index=(current + 1) % count)
     else:
         control.focus()
-        control.press("ArrowRight")
+        for _ in range(5):  # a few steps, in case the first lands on the same pick
+            control.press("ArrowRight")
     page.wait_for_function(
-        "([sel, old]) => document.querySelector(sel).innerText !== old",
+        "([sel, old]) => document.querySelector(sel).innerHTML !== old",
         arg=[explorer.watched, before],
         timeout=30_000,
     )
-    return before, watched.inner_text()
+    return before, watched.inner_html()
 
 
 @dataclass

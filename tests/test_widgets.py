@@ -78,3 +78,17 @@ def test_cell_builder_with_a_table_shows_the_lookup_live():
     assert "test 100.0%" in summary.value  # the default cell: all 3x3 convolutions
     pickers[nb201.EDGES.index((0, 3))].value = "skip_connect"  # prunes nothing
     assert "test 83.3%" in summary.value
+
+
+def test_explorers_carry_the_css_hooks_the_browser_test_moves():
+    """tests/test_browser.py finds each slider and its output by these classes."""
+    phi = widgets.phi_explorer()
+    limit = widgets.latency_limit_explorer([1.0, 2.0, 3.0], [0.5, 0.7, 0.9], ["a", "b", "c"])
+    ofa = widgets.ofa_limit_explorer([1.0, 2.0, 3.0], [0.5, 0.7, 0.9], ["a", "b", "c"])
+    for box, slider, output in [
+        (phi, "nas-lab-phi", "nas-lab-phi-summary"),
+        (limit, "nas-lab-latency-limit", "nas-lab-latency-pick"),
+        (ofa, "nas-lab-ofa-limit", "nas-lab-ofa-best"),
+    ]:
+        classes = [c for child in box.children for c in child._dom_classes]
+        assert slider in classes and output in classes
