@@ -32,6 +32,7 @@ BROKEN = "broken.ipynb"  # the harness must see its error, or a passing run prov
 MIN_FIGURE_PX = 300  # narrower than this, a projected figure cannot be read
 PAGES = 3  # lessons run at once
 KERNEL_START_S = 120  # a loaded machine starts a kernel slowly
+SETTLE_MS = 2000  # after an explorer moves
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ def lab(tmp_path_factory):
     nbformat.write(broken, notebooks / BROKEN)
     port, token = free_port(), "nas-lab-browser-test"
     home = tmp_path_factory.mktemp("jupyter")
+    # No "get notified about Jupyter news?" pop-up over the screenshots, and no fetch attempt.
+    settings = home / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     env = {
         **os.environ,
         "NAS_LAB_FAST": "1",
@@ -207,6 +212,7 @@ def move(page, explorer: Explorer) -> tuple[str, str]:
         arg=[explorer.watched, before],
         timeout=30_000,
     )
+    page.wait_for_timeout(SETTLE_MS)  # let the later steps land before the screenshot
     return before, watched.inner_html()
 
 
