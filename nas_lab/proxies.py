@@ -538,6 +538,7 @@ def compute_table(
     np.savez_compressed(partial, **arrays)
     os.replace(partial, out_path)  # a kill never leaves a torn table behind
     manifest = _manifest(out_path, settings, len(cells), seconds, workers)
+    manifest["benchmark_sha256"] = bench.manifest.get("sha256")  # the table whose recipe it used
     _manifest_path(out_path).write_text(json.dumps(manifest, indent=1) + "\n")
     return out_path
 

@@ -268,7 +268,7 @@ class FakeBench:
         self.archs = [str(a) for a in archs]
         self.test_acc = np.asarray(test_acc, dtype=float)
         recipe = {"dataset": "digits", "data_seed": 0, "channels": 4, "cells_per_stage": 1}
-        self.manifest = {"recipe": recipe}
+        self.manifest = {"recipe": recipe, "sha256": "f" * 64}
 
     def column(self, name):
         assert name == "test_acc"
@@ -286,6 +286,7 @@ def test_table_round_trip_and_correlations(tmp_path):
     table = proxies.load_table(path)
     assert table.archs == [str(c) for c in CELLS]
     assert table.manifest["settings"]["channels"] == 4
+    assert table.manifest["benchmark_sha256"] == "f" * 64
     direct = proxies.score_cell(CELLS[3], SMALL)
     assert table.column("snip")[3] == pytest.approx(direct["snip"])
     # Any member of a class answers through its representative.
