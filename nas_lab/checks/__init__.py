@@ -79,6 +79,15 @@ def close(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-8) -> Re
     return None
 
 
+def loss_value(expected: float, value: Any) -> Reason:
+    """A loss answer's value (already turned into a float when it was a one-element tensor):
+    the right type, then the reference's number. The gradient checks come after, per lesson."""
+    if not isinstance(value, float):
+        return f"expected a one-element torch tensor (the loss), got {show(value)}"
+    reason = close(expected, value, rtol=1e-6, atol=1e-9)
+    return None if reason is None else f"the loss value is wrong: {reason}"
+
+
 def plain_call(answer: Callable, args: tuple) -> Any:
     return answer(*args)
 
@@ -241,4 +250,5 @@ __all__ = [
     "exercise",
     "get",
     "load_all",
+    "loss_value",
 ]
