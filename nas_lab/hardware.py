@@ -66,6 +66,7 @@ __all__ = [
     "DeviceProfile",
     "PROFILES",
     "roofline_latency",
+    "latency_front",
     "pareto_pick",
 ]
 
@@ -835,6 +836,18 @@ def roofline_latency(net: nn.Module, profile: DeviceProfile, input_size: int = 8
 # ---------------------------------------------------------------------------------------------
 
 
+def latency_front(latency: np.ndarray, accuracy: np.ndarray) -> list[int]:
+    """Indices of the accuracy-latency Pareto front, by increasing latency: sweep the points by
+    latency (the most accurate first among equals) and keep each one more accurate than all
+    faster ones. Of exact duplicates, one stays."""
+    front, best = [], -np.inf
+    for i in np.lexsort((-accuracy, latency)):
+        if accuracy[i] > best:
+            front.append(int(i))
+            best = accuracy[i]
+    return front
+
+
 def pareto_pick(latency: Sequence[float], accuracy: Sequence[float], limit: float) -> dict:
     """The accuracy-latency Pareto front (lower latency, higher accuracy) and the most accurate
     architecture whose latency is at most ``limit``: what a deployment under that limit gets.
@@ -846,12 +859,7 @@ def pareto_pick(latency: Sequence[float], accuracy: Sequence[float], limit: floa
         raise ValueError(
             f"latency and accuracy must be equal-length 1-D arrays, got {lat.shape}, {acc.shape}"
         )
-    order = np.lexsort((-acc, lat))  # by latency, the most accurate first among equals
-    front, best = [], -np.inf
-    for i in order:
-        if acc[i] > best:
-            front.append(int(i))
-            best = acc[i]
+    front = latency_front(lat, acc)
     feasible = np.flatnonzero(lat <= limit)
     pick = None
     if len(feasible):

@@ -768,12 +768,9 @@ def pareto_front(latencies: Sequence[float], accuracies: Sequence[float]) -> np.
     lat, acc = np.asarray(latencies, dtype=float), np.asarray(accuracies, dtype=float)
     if lat.shape != acc.shape or lat.ndim != 1:
         raise ValueError("latencies and accuracies must be 1-D and of the same length")
-    front, best = [], -np.inf
-    for i in np.lexsort((-acc, lat)):  # by latency, the most accurate first among equals
-        if acc[i] > best:
-            front.append(int(i))
-            best = acc[i]
-    return np.asarray(front, dtype=int)
+    from nas_lab.hardware import latency_front
+
+    return np.asarray(latency_front(lat, acc), dtype=int)
 
 
 def best_under_limit(
