@@ -22,7 +22,8 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from nas_lab import __version__
-from nas_lab.bench import DATA_DIR, Benchmark, SimulatedClock
+from nas_lab.bench import Benchmark, SimulatedClock
+from nas_lab.datafiles import data_file
 from nas_lab.estimation import incumbents, regret_curves, summarize
 from nas_lab.strategies import Strategy, run
 
@@ -44,7 +45,7 @@ def _factories() -> dict[str, Callable[[int], Strategy]]:
 
 
 STRATEGY_NAMES = ("rs", "rea", "reinforce", "bo", "bananas")
-SHIPPED = DATA_DIR / "compare_nb201_digits"  # the results lesson 05 reads (20 seeds, all five)
+SHIPPED = data_file("compare_nb201_digits")  # the results lesson 05 reads (20 seeds, all five)
 
 
 def run_all(

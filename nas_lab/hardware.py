@@ -45,6 +45,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas_lab.device import model_device
+from nas_lab.pareto import latency_front, pareto_pick  # noqa: F401  (re-exported for lesson 09)
+
 __all__ = [
     "measure_latency",
     "BlockSpec",
@@ -82,14 +85,6 @@ def _check_positive_int(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return torch.device("cpu")
 
 
 @contextlib.contextmanager
@@ -172,10 +167,10 @@ def measure_latency(
     threads = _check_positive_int("threads", threads)
     warmup = _check_positive_int("warmup", warmup, minimum=0)
     repeats = _check_positive_int("repeats", repeats)
-    target = torch.device(device) if device is not None else _model_device(model)
+    target = torch.device(device) if device is not None else model_device(model)
     if target.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for, but no GPU is visible; use device='cpu'")
-    net = model if _model_device(model) == target else copy.deepcopy(model).to(target)
+    net = model if model_device(model) == target else copy.deepcopy(model).to(target)
     # Random, not zero, input: some kernels take shortcuts on zeros or denormals.
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(shape, generator=generator).to(target)
@@ -829,39 +824,3 @@ def roofline_latency(net: nn.Module, profile: DeviceProfile, input_size: int = 8
     return sum(
         layer_time_ms(row["flops"], row["bytes"], profile) for row in layer_costs(net, input_size)
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# 8. Choosing under a latency limit (lesson 09's widget)
-# ---------------------------------------------------------------------------------------------
-
-
-def latency_front(latency: np.ndarray, accuracy: np.ndarray) -> list[int]:
-    """Indices of the accuracy-latency Pareto front, by increasing latency: sweep the points by
-    latency (the most accurate first among equals) and keep each one more accurate than all
-    faster ones. Of exact duplicates, one stays."""
-    front, best = [], -np.inf
-    for i in np.lexsort((-accuracy, latency)):
-        if accuracy[i] > best:
-            front.append(int(i))
-            best = accuracy[i]
-    return front
-
-
-def pareto_pick(latency: Sequence[float], accuracy: Sequence[float], limit: float) -> dict:
-    """The accuracy-latency Pareto front (lower latency, higher accuracy) and the most accurate
-    architecture whose latency is at most ``limit``: what a deployment under that limit gets.
-
-    Returns ``front`` (indices sorted by latency), ``pick`` (an index, or None when nothing is
-    fast enough), and how many architectures meet the limit."""
-    lat, acc = np.asarray(latency, dtype=float), np.asarray(accuracy, dtype=float)
-    if lat.shape != acc.shape or lat.ndim != 1 or not len(lat):
-        raise ValueError(
-            f"latency and accuracy must be equal-length 1-D arrays, got {lat.shape}, {acc.shape}"
-        )
-    front = latency_front(lat, acc)
-    feasible = np.flatnonzero(lat <= limit)
-    pick = None
-    if len(feasible):
-        pick = int(feasible[np.lexsort((lat[feasible], -acc[feasible]))[0]])
-    return {"front": front, "pick": pick, "feasible": int(len(feasible))}

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import hashlib
-import json
 import math
 import platform
 import time
@@ -47,6 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas_lab.data import Splits
+from nas_lab.datafiles import data_file, read_manifest, write_manifest
+from nas_lab.pareto import best_under_limit, latency_front
 from nas_lab.spaces import as_rng
 from nas_lab.spaces.mbconv import ChainArch, ChainNet, ChainSpace, Stage
 
@@ -76,7 +76,7 @@ __all__ = [
     "crossover",
     "SearchResult",
     "evolutionary_search",
-    "pareto_front",
+    "latency_front",
     "best_under_limit",
     "limit_summary",
     "plot_front",
@@ -85,8 +85,7 @@ __all__ = [
     "build",
 ]
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-SUPERNET = DATA_DIR / "ofa_supernet.pt"
+SUPERNET = data_file("ofa_supernet.pt")
 BUILD_COMMAND = "nas-lab ofa build --out data/ofa_supernet.pt --seed 0"
 
 # The order of progressive shrinking (Cai et al., ICLR 2020, Figure 3).
@@ -761,30 +760,6 @@ def evolutionary_search(
     return SearchResult(pop[best], float(scores[best]), float(latency(pop[best])), history)
 
 
-def pareto_front(latencies: Sequence[float], accuracies: Sequence[float]) -> np.ndarray:
-    """Indices of the accuracy-latency front, by increasing latency: the points that no other
-    point beats on both (lower or equal latency and higher accuracy, or lower latency and equal
-    accuracy)."""
-    lat, acc = np.asarray(latencies, dtype=float), np.asarray(accuracies, dtype=float)
-    if lat.shape != acc.shape or lat.ndim != 1:
-        raise ValueError("latencies and accuracies must be 1-D and of the same length")
-    from nas_lab.hardware import latency_front
-
-    return np.asarray(latency_front(lat, acc), dtype=int)
-
-
-def best_under_limit(
-    latencies: Sequence[float], accuracies: Sequence[float], limit_ms: float
-) -> int | None:
-    """Index of the most accurate point whose latency is within ``limit_ms`` (the faster one
-    among equally accurate points), or None when none is. The widget's logic: it always lies
-    on :func:`pareto_front`."""
-    front = pareto_front(latencies, accuracies)
-    lat = np.asarray(latencies, dtype=float)
-    inside = [i for i in front if lat[i] <= limit_ms]
-    return int(inside[-1]) if inside else None
-
-
 # ---------------------------------------------------------------------------------------------
 # 7. Shipping the supernet: save, verify, load
 # ---------------------------------------------------------------------------------------------
@@ -806,14 +781,6 @@ def space_config(space: ChainSpace) -> dict:
     return {name: getattr(space, name) for name in _SPACE_FIELDS}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def manifest_path(path: str | Path) -> Path:
-    return Path(path).with_suffix(".manifest.json")
-
-
 def save_supernet(net: OFASupernet, path: str | Path, log: dict, command: str) -> dict:
     """Write the weights and the space to ``path`` and a manifest beside it (sha256, command,
     library and torch versions, date, machine, the training log). Returns the manifest."""
@@ -823,20 +790,16 @@ def save_supernet(net: OFASupernet, path: str | Path, log: dict, command: str) -
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     torch.save({"space": space_config(net.space), "state_dict": state}, path)
-    manifest = {
-        "file": path.name,
-        "sha256": _sha256(path),
-        "bytes": path.stat().st_size,
-        "command": command,
-        "nas_lab": __version__,
-        "torch": torch.__version__,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor()},
-        "space": space_config(net.space),
+    return write_manifest(
+        path,
+        command=command,
+        nas_lab=__version__,
+        torch=torch.__version__,
+        date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        machine={"platform": platform.platform(), "processor": platform.processor()},
+        space=space_config(net.space),
         **log,
-    }
-    manifest_path(path).write_text(json.dumps(manifest, indent=1))
-    return manifest
+    )
 
 
 def load_supernet(
@@ -850,23 +813,14 @@ def load_supernet(
     far less accurate). A file that does not match its manifest is an error, never silently
     replaced."""
     path = SUPERNET if path is None else Path(path)
-    mpath = manifest_path(path)
     if not path.exists():
         recipe = Recipe.tiny() if fast else Recipe()
         print(f"no supernet at {path}: training one now ({'tiny, fast mode' if fast else 'full'})")
         net, log = train_supernet(recipe=recipe, seed=seed, progress=progress)
         return net, {"trained_now": True, "fast": fast, **log}
-    if not mpath.exists():
-        raise FileNotFoundError(
-            f"{mpath} is missing; restore it with `git checkout data/` or rebuild both files "
-            f"with `{BUILD_COMMAND}`"
-        )
-    manifest = json.loads(mpath.read_text())
-    if _sha256(path) != manifest["sha256"]:
-        raise ValueError(
-            f"{path} does not match its manifest (sha256 differs): the file was altered or "
-            f"truncated. Restore it with `git checkout data/`, or rebuild it with `{BUILD_COMMAND}`"
-        )
+    manifest = read_manifest(
+        path, f"restore it with `git checkout data/`, or rebuild it with `{BUILD_COMMAND}`"
+    )
     payload = torch.load(path, map_location="cpu", weights_only=True)
     net = OFASupernet(ChainSpace(**payload["space"]))
     net.load_state_dict(payload["state_dict"])
@@ -966,7 +920,7 @@ def plot_front(latencies, accuracies, limit_ms: float | None = None, ax=None, ti
 
     ax = ax or plt.gca()
     lat, acc = np.asarray(latencies, dtype=float), np.asarray(accuracies, dtype=float)
-    front = pareto_front(lat, acc)
+    front = latency_front(lat, acc)
     ax.scatter(lat, acc, s=12, alpha=0.5, label="subnets")
     ax.step(lat[front], acc[front], where="post", color="crimson", label="front")
     if limit_ms is not None:

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import hashlib
-import json
 import math
 import multiprocessing
 import os
@@ -47,6 +45,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nas_lab.cost import count_flops, count_params
+from nas_lab.datafiles import data_file, read_manifest, write_manifest
 from nas_lab.spaces import nb201
 
 # --------------------------------------------------------------------------------------------
@@ -469,8 +468,7 @@ def score_cell(
 # 4. The table over all unique cells
 # --------------------------------------------------------------------------------------------
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-TABLE = DATA_DIR / "nb201_digits_proxies.npz"
+TABLE = data_file("nb201_digits_proxies.npz")
 
 
 def _job(task: tuple[str, Settings]) -> list[float]:
@@ -537,18 +535,18 @@ def compute_table(
     partial = out_path.with_name(out_path.name + ".partial.npz")
     np.savez_compressed(partial, **arrays)
     os.replace(partial, out_path)  # a kill never leaves a torn table behind
-    manifest = _manifest(out_path, settings, len(cells), seconds, workers)
-    manifest["benchmark_sha256"] = bench.manifest.get("sha256")  # the table whose recipe it used
-    _manifest_path(out_path).write_text(json.dumps(manifest, indent=1) + "\n")
+    write_manifest(
+        out_path,
+        **_provenance(out_path, settings, len(cells), seconds, workers),
+        benchmark_sha256=bench.manifest.get("sha256"),  # the table whose recipe it used
+    )
     return out_path
 
 
-def _manifest(path: Path, settings: Settings, cells: int, seconds: float, workers: int) -> dict:
+def _provenance(path: Path, settings: Settings, cells: int, seconds: float, workers: int) -> dict:
     from nas_lab.bench.build import machine
 
     return {
-        "file": path.name,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "command": f"nas-lab proxies compute --out {path} --batch-size {settings.batch_size} "
         f"--seed {settings.seed} --workers {workers}",
         "settings": asdict(settings),
@@ -560,10 +558,6 @@ def _manifest(path: Path, settings: Settings, cells: int, seconds: float, worker
         "computed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **machine(),
     }
-
-
-def _manifest_path(table: Path) -> Path:
-    return Path(table).with_suffix(".manifest.json")
 
 
 @dataclass(frozen=True)
@@ -595,17 +589,11 @@ def load_table(path: str | Path = TABLE, verify: bool = True) -> ProxyTable:
     """Load a proxy table written by ``compute_table``, checking its sha256 against its
     manifest."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no proxy table at {path}; compute one (about 10 minutes on 2 cores) with "
-            "`nas-lab proxies compute --out " + str(path) + "`"
-        )
-    manifest_file = _manifest_path(path)
-    if not manifest_file.exists():
-        raise FileNotFoundError(f"the manifest {manifest_file} is missing; recompute the table")
-    manifest = json.loads(manifest_file.read_text())
-    if verify and hashlib.sha256(path.read_bytes()).hexdigest() != manifest["sha256"]:
-        raise ValueError(f"{path} does not match its manifest (sha256 differs); recompute it")
+    manifest = read_manifest(
+        path,
+        f"compute it (about 10 minutes on 2 cores) with `nas-lab proxies compute --out {path}`",
+        verify=verify,
+    )
     with np.load(path, allow_pickle=False) as arrays:
         archs = [str(a) for a in arrays["archs"]]
         scores = {name: arrays[name] for name in arrays.files if name != "archs"}

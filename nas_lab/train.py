@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, TensorDataset, default_collate
 from tqdm.auto import trange
 
 from nas_lab.data import Splits
-from nas_lab.device import default_device
+from nas_lab.device import default_device, model_device
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
 
@@ -160,7 +160,7 @@ def evaluate(
     """
     if len(dataset) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else model_device(model)
     model.to(device)
     was_training = model.training
     model.eval()
@@ -268,11 +268,6 @@ def on_device(dataset: Dataset, device: torch.device) -> Dataset:
     if isinstance(dataset, TensorDataset):
         return TensorDataset(*(t.to(device) for t in dataset.tensors))
     return dataset
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else default_device()
 
 
 def _elapsed(start: float, device: torch.device) -> float:

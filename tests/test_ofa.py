@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from nas_lab import data, hardware, ofa
+from nas_lab.datafiles import manifest_path
 from nas_lab.spaces.mbconv import ChainArch, ChainSpace
 
 TINY = ChainSpace(depths=(1, 2), widths=(8, 16), strides=(1, 2), stem_channels=8, head_channels=16)
@@ -282,7 +283,7 @@ def test_pareto_front_and_best_under_limit_match_brute_force():
     for _ in range(30):
         lat = rng.integers(1, 8, size=25).astype(float)  # ties on purpose
         acc = rng.integers(0, 6, size=25).astype(float)
-        front = ofa.pareto_front(lat, acc)
+        front = ofa.latency_front(lat, acc)
         assert sorted((lat[i], acc[i]) for i in front) == brute_front(lat, acc)
         assert np.all(np.diff(lat[front]) > 0)  # by increasing latency, one point per value
         for limit in (0.5, 2.0, 4.5, 9.0):
@@ -314,7 +315,7 @@ def test_save_verify_and_load(tmp_path):
     path.write_bytes(path.read_bytes() + b"x")
     with pytest.raises(ValueError, match="git checkout data/"):
         ofa.load_supernet(path)
-    ofa.manifest_path(path).unlink()
+    manifest_path(path).unlink()
     with pytest.raises(FileNotFoundError, match="nas-lab ofa build"):
         ofa.load_supernet(path)
 
@@ -334,7 +335,7 @@ def test_missing_supernet_is_trained_tiny_in_fast_mode(tmp_path, monkeypatch):
 def test_shipped_supernet_matches_its_manifest():
     if not ofa.SUPERNET.exists():
         pytest.skip("no shipped supernet yet")
-    manifest = json.loads(ofa.manifest_path(ofa.SUPERNET).read_text())
+    manifest = json.loads(manifest_path(ofa.SUPERNET).read_text())
     assert manifest["bytes"] <= 10 * 2**20
     assert manifest["command"].startswith("nas-lab ofa build")
     assert len(manifest["scratch"]) >= 5

@@ -13,18 +13,16 @@ answers through its class's representative.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nas_lab.datafiles import data_file, read_manifest
 from nas_lab.spaces import nb201
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-TABLE = DATA_DIR / "nb201_digits.npz"
+TABLE = data_file("nb201_digits.npz")
 
 
 @dataclass(frozen=True)
@@ -182,34 +180,14 @@ class SimulatedClock:
 # ---------------------------------------------------------------------------------------------
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def manifest_path(table: Path) -> Path:
-    return Path(table).with_suffix(".manifest.json")
-
-
 def load(path: str | Path | None = None, verify: bool = True) -> Benchmark:
     """Load the shipped table (or ``path``), checking its sha256 against its manifest."""
     table = Path(path) if path is not None else TABLE
-    if not table.exists():
-        raise FileNotFoundError(
-            f"no benchmark table at {table}. It ships with the course in data/; restore it with "
-            "`git checkout data/`, or rebuild it with `nas-lab bench build --out data/nb201_digits`"
-            " and `nas-lab bench pack`"
-        )
-    mpath = manifest_path(table)
-    if not mpath.exists():
-        raise FileNotFoundError(
-            f"the manifest {mpath} is missing; restore it with `git checkout data/`"
-        )
-    manifest = json.loads(mpath.read_text())
-    if verify and sha256(table) != manifest["sha256"]:
-        raise ValueError(
-            f"{table} does not match its manifest (sha256 differs): the file was altered or "
-            "truncated. Restore it with `git checkout data/`, or rebuild it with "
-            "`nas-lab bench pack`"
-        )
+    manifest = read_manifest(
+        table,
+        "it ships with the course in data/: restore it with `git checkout data/`, or rebuild it "
+        "with `nas-lab bench build --out data/nb201_digits` and `nas-lab bench pack`",
+        verify=verify,
+    )
     with np.load(table, allow_pickle=False) as arrays:
         return Benchmark(dict(arrays), manifest)

@@ -355,7 +355,7 @@ def pack(
     """Write the table (``.npz``) and its manifest (sha256, command, recipe, machine, stats)."""
     import datetime
 
-    from nas_lab.bench import manifest_path, sha256
+    from nas_lab.datafiles import manifest_path, sha256
 
     log_dir, table = Path(log_dir), Path(table)
     arrays = to_arrays(read_log(log_dir / LOG_NAME), seeds, require_complete)

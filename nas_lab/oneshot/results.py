@@ -33,11 +33,12 @@ import torch
 
 import nas_lab
 from nas_lab.bench import Benchmark
+from nas_lab.datafiles import data_file
 from nas_lab.oneshot import METHODS, darts, enas, gdas, judge, pcdarts, spos
 from nas_lab.oneshot import supernet as sn
 from nas_lab.spaces import nb201
 
-FOLDER = Path(__file__).resolve().parents[2] / "data" / "oneshot_results"
+FOLDER = data_file("oneshot_results")
 COMMAND = "python -m nas_lab.oneshot.results --seeds 0 1 2"
 
 # NAS-Bench-201 (Dong & Yang, ICLR 2020), Table 5: mean test accuracy (%) on CIFAR-10 of the

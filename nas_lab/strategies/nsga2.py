@@ -14,8 +14,8 @@ The file follows the paper:
 1. dominance and the fast non-dominated sort (Section III-A);
 2. the crowding distance and the crowded-comparison operator (Section III-B);
 3. elitist survival of parents plus children (Section III-C, the main loop);
-4. measuring a front: ``pareto_front``, the 2-D hypervolume, the true front of the table and
-   the hypervolume of a search's reported front over time;
+4. measuring a front: ``pareto_front`` (from :mod:`nas_lab.pareto`), the 2-D hypervolume,
+   the true front of the table and the hypervolume of a search's reported front over time;
 5. ``NSGA2``, the ask-and-tell strategy over NAS-Bench-201 cells.
 """
 
@@ -28,24 +28,9 @@ from typing import NamedTuple
 import numpy as np
 
 from nas_lab.bench import Benchmark, Result, SimulatedClock
+from nas_lab.pareto import as_points, pareto_front
 from nas_lab.spaces import as_rng, nb201
 from nas_lab.strategies.evolution import Mutation, crossover
-
-
-def _as_points(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Objective vectors as an (n, m) float array; a clear error for anything else."""
-    array = np.asarray(points, dtype=float)
-    if array.ndim == 1 and array.size == 0:
-        return array.reshape(0, 1)
-    if array.ndim != 2:
-        raise ValueError(
-            f"points must be a 2-D array, one row per solution and one column per objective; "
-            f"got shape {array.shape} (for one objective pass a column, e.g. x[:, None])"
-        )
-    if np.isnan(array).any():
-        raise ValueError("points contain NaN; drop or fill those solutions before sorting")
-    return array
-
 
 # --------------------------------------------------------------------------------------------
 # 1. Dominance and the fast non-dominated sort (Section III-A)
@@ -60,7 +45,7 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 def domination_matrix(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """D[p, q] = True when point p dominates point q: all n x n comparisons at once."""
-    points = _as_points(points)
+    points = as_points(points)
     at_least = np.ones((len(points), len(points)), dtype=bool)
     better = np.zeros_like(at_least)
     for column in points.T:  # one objective at a time keeps memory at n x n
@@ -104,7 +89,7 @@ def crowding_distance(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndar
     The sum is half the perimeter of the box around i spanned by its neighbours: large means
     lonely, a point worth keeping for spread. An objective on which all points are equal adds
     nothing to interior points. Equal values keep their index order (a stable sort)."""
-    points = _as_points(points)
+    points = as_points(points)
     n = len(points)
     distance = np.zeros(n)
     if n == 0:
@@ -124,7 +109,7 @@ def rank_and_crowding(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For every point, its front number (0 = non-dominated) and its crowding distance within
     its front: the two attributes the crowded-comparison operator reads."""
-    points = _as_points(points)
+    points = as_points(points)
     rank, crowd = np.zeros(len(points), dtype=int), np.zeros(len(points))
     for number, front in enumerate(non_dominated_sort(points)):
         rank[front] = number
@@ -154,7 +139,7 @@ def select_survivors(points: Sequence[Sequence[float]] | np.ndarray, n: int) -> 
     """The N survivors of parents and children together: whole fronts F1, F2, ... while they
     fit; from the first front that does not fit, the least crowded points fill what is left.
     Returns row indices. Parents compete with children, so a good parent is never lost."""
-    points = _as_points(points)
+    points = as_points(points)
     if not 0 <= n <= len(points):
         raise ValueError(f"can keep between 0 and {len(points)} points, asked for {n}")
     chosen: list[int] = []
@@ -174,22 +159,6 @@ def select_survivors(points: Sequence[Sequence[float]] | np.ndarray, n: int) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def pareto_front(points: Sequence[Sequence[float]] | np.ndarray, chunk: int = 256) -> list[int]:
-    """The indices of the non-dominated points (the first front), in index order. Checks rows
-    in chunks, so a whole table (thousands of points) needs no n x n matrix."""
-    points = _as_points(points)
-    keep = []
-    for start in range(0, len(points), chunk):
-        rows = points[start : start + chunk]  # these c rows against all n: (c, n) comparisons
-        at_least = np.ones((len(rows), len(points)), dtype=bool)
-        better = np.zeros_like(at_least)
-        for j in range(points.shape[1]):  # one objective at a time: 2-D arrays, no (c, n, m)
-            at_least &= points[None, :, j] >= rows[:, None, j]
-            better |= points[None, :, j] > rows[:, None, j]
-        keep.extend(start + np.flatnonzero(~(at_least & better).any(axis=1)))
-    return [int(i) for i in keep]
-
-
 def hypervolume_2d(
     points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]
 ) -> float:
@@ -200,7 +169,7 @@ def hypervolume_2d(
 
     Sweep: sort the front by the first objective, best first; the second then rises, and each
     point adds the strip (x_i - r_x) * (y_i - y_previous)."""
-    points = _as_points(points)
+    points = as_points(points)
     reference = np.asarray(reference, dtype=float)
     if points.shape[1] != 2 or reference.shape != (2,):
         raise ValueError(
@@ -242,7 +211,7 @@ def cheapest_reaching(points: Sequence[Sequence[float]] | np.ndarray, min_acc: f
     are (accuracy, -cost), as ``table_points`` gives them. The answer always lies on the Pareto
     front: a point that dominated it would be as accurate and cheaper. Of equally cheap points
     the more accurate wins, then the lower row."""
-    points = _as_points(points)
+    points = as_points(points)
     if points.shape[1] != 2:
         raise ValueError(
             f"points must have 2 columns, (accuracy, -cost) as table_points gives them; "
