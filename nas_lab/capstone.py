@@ -14,8 +14,9 @@ module holds, in the order lesson 12 uses it:
 2. :func:`constrained_reward`: Deb's feasibility rules as one number a strategy can maximise
    (Deb, "An efficient constraint handling method for genetic algorithms", Computer Methods in
    Applied Mechanics and Engineering, 2000, eq. 3).
-3. :class:`Constrained` and :class:`Filtered`: any ask-and-tell strategy of
-   ``nas_lab.strategies``, told the constrained reward, or asking only cells within the limit.
+3. :class:`~nas_lab.strategies.wrappers.Constrained` and ``Filtered`` (from
+   :mod:`nas_lab.strategies.wrappers`): any ask-and-tell strategy, told the constrained reward,
+   or asking only cells within the limit.
 4. :class:`MeteredBench`: the benchmark as a graded search sees it. Every training is charged to
    one budget, whichever clock asks; latency is free; the accuracy columns are closed.
 5. :func:`judge`: the verdict on a returned architecture, computed from the grader's own table:
@@ -28,7 +29,6 @@ module holds, in the order lesson 12 uses it:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -38,6 +38,7 @@ import numpy as np
 from nas_lab import bench as bench_module
 from nas_lab.bench import Benchmark, BudgetExhausted, Result, SimulatedClock
 from nas_lab.spaces import as_rng, nb201
+from nas_lab.strategies.wrappers import Constrained, Filtered  # noqa: F401  (lesson 12: capstone.X)
 
 LATENCY = "latency_ms_batch1"  # the table's CPU latency: batch 1, median, one thread
 FREE_COLUMNS = ("params", "flops", LATENCY, "latency_ms_train_batch")  # known without training
@@ -91,48 +92,7 @@ def constrained_reward(accuracy: float, latency_ms: float, latency_limit: float)
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Any strategy, made to respect the limit
-# ---------------------------------------------------------------------------------------------
-
-
-class Constrained:
-    """An ask-and-tell strategy told ``reward(result)`` in place of the validation accuracy, so
-    that a strategy that maximises ``val_acc`` (evolution, BO, REINFORCE) maximises the reward."""
-
-    def __init__(self, strategy, reward: Callable[[Result], float]):
-        self.strategy, self.reward = strategy, reward
-
-    def ask(self) -> nb201.Cell:
-        return self.strategy.ask()
-
-    def tell(self, cell: nb201.Cell, result: Result) -> None:
-        self.strategy.tell(cell, dataclasses.replace(result, val_acc=float(self.reward(result))))
-
-
-class Filtered:
-    """An ask-and-tell strategy whose proposals outside ``accept`` are dropped before training.
-
-    Latency is free to look up, so a proposal over the limit costs nothing: ask again, up to
-    ``max_tries`` times (then the last proposal goes through, and the clock charges it)."""
-
-    def __init__(self, strategy, accept: Callable[[nb201.Cell], bool], max_tries: int = 1000):
-        if max_tries < 1:
-            raise ValueError(f"max_tries must be at least 1, got {max_tries!r}")
-        self.strategy, self.accept, self.max_tries = strategy, accept, int(max_tries)
-
-    def ask(self) -> nb201.Cell:
-        for _ in range(self.max_tries):
-            cell = self.strategy.ask()
-            if self.accept(cell):
-                return cell
-        return cell
-
-    def tell(self, cell: nb201.Cell, result: Result) -> None:
-        self.strategy.tell(cell, result)
-
-
-# ---------------------------------------------------------------------------------------------
-# 4. The metered benchmark
+# 3. The metered benchmark
 # ---------------------------------------------------------------------------------------------
 
 
@@ -321,7 +281,7 @@ def watch_table() -> Iterator[TableReads]:
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. The verdict
+# 4. The verdict
 # ---------------------------------------------------------------------------------------------
 
 
@@ -395,7 +355,7 @@ def judge(
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. Two searches: the baseline, and one that meets the brief
+# 5. Two searches: the baseline, and one that meets the brief
 # ---------------------------------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ from torch import nn
 
 from nas_lab.device import model_device
 from nas_lab.pareto import latency_front, pareto_pick  # noqa: F401  (re-exported for lesson 09)
+from nas_lab.strategies.wrappers import HARD, MnasNetObjective, mnasnet_reward  # noqa: F401
 
 __all__ = [
     "measure_latency",
@@ -591,68 +592,6 @@ def conv_throughput(
 # ---------------------------------------------------------------------------------------------
 # 5. The MnasNet reward
 # ---------------------------------------------------------------------------------------------
-
-
-def mnasnet_reward(
-    accuracy: float, latency: float, target: float, alpha: float = -0.07, beta: float = -0.07
-) -> float:
-    """Tan et al. (MnasNet, CVPR 2019), eq. 2: ``ACC * (LAT / T)^w`` with ``w = alpha`` when
-    ``LAT <= T`` and ``w = beta`` otherwise.
-
-    The soft reward (``alpha = beta = -0.07``, the paper's choice) trades accuracy for latency
-    smoothly: half the latency is worth ``2^0.07 - 1``, about 5% more accuracy (Section 3). The
-    hard constraint of eq. 1 is ``alpha = 0, beta = -1``: no reward for being faster than the
-    target, a steep penalty above it."""
-    for name, value in (("accuracy", accuracy), ("latency", latency), ("target", target)):
-        if not _is_real(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if latency <= 0 or target <= 0:
-        raise ValueError(f"latency and target must be positive (ms), got {latency!r}, {target!r}")
-    w = alpha if latency <= target else beta
-    return float(accuracy * (latency / target) ** w)
-
-
-HARD = {"alpha": 0.0, "beta": -1.0}  # eq. 1 as a reward: the hard latency constraint
-
-
-class MnasNetObjective:
-    """Make any ask-and-tell strategy of :mod:`nas_lab.strategies` maximise the MnasNet reward
-    instead of accuracy: ``tell`` hands the strategy a result whose ``val_acc`` is the reward of
-    the measured accuracy and latency (MnasNet's controller is rewarded the same way). The
-    record of what was really measured stays in ``history``."""
-
-    def __init__(self, strategy, target: float, alpha: float = -0.07, beta: float = -0.07):
-        if not _is_real(target) or target <= 0:
-            raise ValueError(f"target must be a positive latency in ms, got {target!r}")
-        self.strategy, self.target, self.alpha, self.beta = strategy, target, alpha, beta
-        self.history: list[dict] = []
-
-    def ask(self):
-        return self.strategy.ask()
-
-    def tell(self, cell, result) -> None:
-        from dataclasses import replace
-
-        reward = mnasnet_reward(
-            result.val_acc, result.latency_ms, self.target, self.alpha, self.beta
-        )
-        self.history.append(
-            {
-                "arch": result.arch,
-                "val_acc": result.val_acc,
-                "test_acc": result.test_acc,
-                "latency_ms": result.latency_ms,
-                "reward": reward,
-            }
-        )
-        self.strategy.tell(cell, replace(result, val_acc=reward))
-
-    @property
-    def best(self) -> dict:
-        """The member with the highest reward."""
-        if not self.history:
-            raise ValueError("nothing told yet: run the strategy first")
-        return max(self.history, key=lambda row: row["reward"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from nas_lab.cost import count_flops, count_params
 from nas_lab.datafiles import data_file, read_manifest, write_manifest
 from nas_lab.spaces import nb201
+from nas_lab.strategies.wrappers import WarmStartedEvolution  # noqa: F401  (lesson 12)
 
 # --------------------------------------------------------------------------------------------
 # 1. The scored layers, and one probe of the network
@@ -709,30 +710,6 @@ def proxy_pool(
     return [drawn[int(i)] for i in order[: int(size)]]
 
 
-class WarmStartedEvolution:
-    """Regularized evolution (``strategies.evolution.RegularizedEvolution``) whose random start
-    is replaced by ``warm`` cells: the first ``len(warm)`` asks return them, in order, and
-    evolution takes over from the population they form. With an empty ``warm`` it is plain
-    regularized evolution, draw for draw."""
-
-    def __init__(self, warm: Sequence[nb201.Cell | str], **evolution_kwargs):
-        from nas_lab.strategies.evolution import RegularizedEvolution
-
-        self.warm = [nb201.as_cell(c) for c in warm]
-        self.evolution = RegularizedEvolution(**evolution_kwargs)
-
-    def ask(self) -> nb201.Cell:
-        told = len(self.evolution.history)
-        return self.warm[told] if told < len(self.warm) else self.evolution.ask()
-
-    def tell(self, cell: nb201.Cell, result) -> None:
-        self.evolution.tell(cell, result)
-
-    @property
-    def history(self):
-        return self.evolution.history
-
-
 def warmup_comparison(
     bench,
     table: ProxyTable,
@@ -776,7 +753,7 @@ def warmup_comparison(
         strategy = WarmStartedEvolution(
             cells, population_size=population_size, sample_size=sample_size, seed=seed
         )
-        return _charged(run(strategy, b, budget - cost, seed), cost, budget)
+        return run(strategy, b, budget, seed, upfront=cost)
 
     return compare(
         {"evolution": plain, f"evolution + {proxy} warm-up": warm},
@@ -786,15 +763,6 @@ def warmup_comparison(
         grid=grid,
         progress=progress,
     )
-
-
-def _charged(clock, seconds: float, budget: float):
-    """``clock`` as if ``seconds`` had been spent before its first query (the proxy pass):
-    every time in its trajectory moves later by ``seconds``."""
-    clock.elapsed += seconds
-    clock.budget = budget
-    clock.trajectory = [(t + seconds, *rest) for t, *rest in clock.trajectory]
-    return clock
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from numbers import Real
 import torch
 
 from nas_lab.cost import count_flops, count_params
-from nas_lab.spaces.mbconv import ChainArch, ChainNet, Stage, _seeded, make_divisible
+from nas_lab.spaces.mbconv import ChainArch, ChainNet, Stage, make_divisible, seeded_init
 
 __all__ = [
     "PAPER_COEFFICIENTS",
@@ -188,7 +188,7 @@ class BaseNet:
         arch = scale_arch(self.arch, depth)
         side = round_resolution(self.side, resolution)
 
-        return _seeded(
+        return seeded_init(
             seed,
             lambda: ChainNet(
                 arch,

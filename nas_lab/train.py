@@ -104,7 +104,7 @@ def train(
     opt = make_optimizer(model, optimizer, lr, weight_decay)
     train_set, val_set = on_device(splits.train, device), on_device(splits.val, device)
     # Counted with the very function that makes the batches, so the schedule ends exactly at 0.
-    steps = epochs * len(_index_batches(len(train_set), batch_size, torch.Generator()))
+    steps = epochs * steps_per_epoch(train_set, batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     generator = torch.Generator().manual_seed(seed)
     history = History()
@@ -220,6 +220,11 @@ def _index_batches(n: int, batch_size: int, generator: torch.Generator | None) -
     if generator is not None and len(chunks) > 1 and len(chunks[-1]) == 1:
         chunks.pop()
     return chunks
+
+
+def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
+    """How many batches :func:`batches` cuts one shuffled epoch of ``dataset`` into."""
+    return len(_index_batches(len(dataset), batch_size, torch.Generator()))
 
 
 def make_optimizer(

@@ -163,6 +163,12 @@ class SimulatedClock:
     def exhausted(self) -> bool:
         return self.budget is not None and self.elapsed >= self.budget
 
+    def charge(self, seconds: float) -> None:
+        """Spend ``seconds`` of the budget on work that is not a query (a proxy pass, say)."""
+        if not seconds >= 0:
+            raise ValueError(f"a charge is a non-negative number of seconds, got {seconds!r}")
+        self.elapsed += seconds
+
     def query(self, arch: nb201.Cell | str, epoch: int | None = None) -> Result:
         if self.exhausted:
             raise BudgetExhausted(f"the budget of {self.budget:.0f} simulated seconds is spent")

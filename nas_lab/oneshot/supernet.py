@@ -50,7 +50,7 @@ from nas_lab import data
 from nas_lab.bench.build import RECIPE
 from nas_lab.device import default_device
 from nas_lab.spaces import as_rng, nb201
-from nas_lab.train import _index_batches, batches, seed_everything
+from nas_lab.train import batches, seed_everything, steps_per_epoch
 
 OPS, EDGES = nb201.OPS, nb201.EDGES
 NUM_EDGES, NUM_OPS = len(EDGES), len(OPS)
@@ -358,11 +358,6 @@ def single_path_epoch(
         schedule.step()
         losses.append(float(loss.detach()))
     return float(np.mean(losses))
-
-
-def steps_per_epoch(dataset: TensorDataset, batch_size: int) -> int:
-    """How many batches ``train.batches`` cuts one shuffled epoch of ``dataset`` into."""
-    return len(_index_batches(len(dataset), batch_size, torch.Generator()))
 
 
 def check_epochs(value: int | None, fast: bool, full: int, quick: int, name: str = "epochs") -> int:

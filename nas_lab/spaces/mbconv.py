@@ -215,6 +215,45 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 _BLOCK_TOKEN = re.compile(r"k(\d+)e(\d+)")
 
 
+def out_side(side: int, stride: int) -> int:
+    """Side of a feature map after a 'same'-padded convolution of this stride."""
+    return (side + stride - 1) // stride
+
+
+@dataclass(frozen=True)
+class BlockSlot:
+    """Where one block of a chain sits: its stage, its place in the stage, its channels in and
+    out, its stride and the side of the feature map it reads."""
+
+    stage: int
+    index: int
+    c_in: int
+    c_out: int
+    stride: int
+    side: int
+
+
+def block_slots(
+    c_in: int, widths: Sequence[int], strides: Sequence[int], depths: Sequence[int], side: int = 8
+) -> list[BlockSlot]:
+    """The geometry of every block of a chain, stage by stage: the first block of a stage takes
+    the stage's stride and width, the others keep both (MobileNetV2's rule, Sandler et al., CVPR
+    2018, Table 2). The one place the course works this out: networks, supernets and latency
+    tables all read it from here."""
+    if not len(widths) == len(strides) == len(depths):
+        raise ValueError(
+            f"need one width, stride and depth per stage: {len(widths)} widths, "
+            f"{len(strides)} strides, {len(depths)} depths"
+        )
+    slots = []
+    for stage, (width, stride, depth) in enumerate(zip(widths, strides, depths, strict=True)):
+        for index in range(depth):
+            s = stride if index == 0 else 1
+            slots.append(BlockSlot(stage, index, c_in, width, s, side))
+            c_in, side = width, out_side(side, s)
+    return slots
+
+
 @dataclass(frozen=True)
 class Stage:
     """One stage's choices: the kernel and expansion of each block; its depth is their number."""
@@ -342,16 +381,17 @@ class ChainNet(nn.Module):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
         self.arch, self.in_channels, self.resolution = arch, in_channels, resolution
         self.stem = _conv_bn(in_channels, stem_channels, 3, stem_stride, activation=activation)
-        stages, c_in = [], stem_channels
-        for stage, width, stride in zip(arch.stages, widths, strides, strict=True):
-            blocks = []
-            for b, (kernel, expansion) in enumerate(stage.blocks):
-                s = stride if b == 0 else 1
-                blocks.append(MBConvBlock(c_in, width, kernel, expansion, s, activation, se_ratio))
-                c_in = width
-            stages.append(nn.Sequential(*blocks))
+        depths = [len(stage.blocks) for stage in arch.stages]
+        stages = [nn.Sequential() for _ in arch.stages]
+        for slot in block_slots(stem_channels, widths, strides, depths):
+            kernel, expansion = arch.stages[slot.stage].blocks[slot.index]
+            stages[slot.stage].append(
+                MBConvBlock(
+                    slot.c_in, slot.c_out, kernel, expansion, slot.stride, activation, se_ratio
+                )
+            )
         self.stages = nn.ModuleList(stages)
-        self.head = _conv_bn(c_in, head_channels, 1, activation=activation)
+        self.head = _conv_bn(widths[-1], head_channels, 1, activation=activation)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head_channels, num_classes)
 
@@ -379,7 +419,7 @@ class ChainNet(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def _seeded(seed: int | None, make: Callable[[], nn.Module]) -> nn.Module:
+def seeded_init(seed: int | None, make: Callable[[], nn.Module]) -> nn.Module:
     """Call ``make``; with a seed, initialise its weights from that seed and leave torch's global
     random state as it was (without one, draw from the global state as torch always does)."""
     if seed is None:
@@ -629,7 +669,7 @@ class ChainSpace:
             arch = self.from_string(arch)
         self.validate(arch)
         stem, head, widths = self.scaled_widths(width_mult)
-        return _seeded(
+        return seeded_init(
             seed,
             lambda: ChainNet(
                 arch,

@@ -35,6 +35,7 @@ def run(
     budget: float,
     seed: int | np.random.Generator,
     max_steps: int | None = None,
+    upfront: float = 0.0,
 ) -> SimulatedClock:
     """Ask, query the table through a fresh simulated clock, tell, until the budget is spent.
 
@@ -42,11 +43,14 @@ def run(
     and all, as a real search would. Every ask is a training, charged in full even when the
     strategy proposed that cell before (a converged controller keeps proposing one cell: free
     repeats would never spend the budget). The query that spends the budget completes, the next
-    ask is not answered. Returns the clock: its trajectory is the run's record."""
+    ask is not answered. ``upfront`` seconds are charged before the first ask (work the strategy
+    does before it trains anything, such as scoring a pool with a proxy). Returns the clock: its
+    trajectory is the run's record."""
     if not budget > 0:
         raise ValueError(f"budget must be a positive number of simulated seconds, got {budget!r}")
     rng = as_rng(seed)
     clock = bench.clock(budget, seed=bench.seeds[int(rng.integers(len(bench.seeds)))], resume=False)
+    clock.charge(upfront)
     steps = 0
     with suppress(BudgetExhausted):
         while max_steps is None or steps < max_steps:
