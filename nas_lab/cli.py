@@ -238,9 +238,9 @@ def add_compare(verbs: Verbs) -> None:
         "compare",
         help="run black-box strategies at equal simulated cost; write a CSV and a regret figure",
     )
-    compare.add_argument(
-        "--strategies", default="rs,rea,reinforce,bo,bananas", help="comma-separated names"
-    )
+    from nas_lab.strategies import REGISTRY
+
+    compare.add_argument("--strategies", default=",".join(REGISTRY), help="comma-separated names")
     compare.add_argument("--budget", type=float, required=True, help="simulated seconds")
     compare.add_argument("--seeds", type=int, default=20, help="runs per strategy")
     compare.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
@@ -252,7 +252,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
     try:
-        path = compare.compare(names, args.budget, args.seeds, args.out)
+        path = compare.save_comparison(names, args.budget, args.seeds, args.out)
     except (ValueError, OSError) as error:
         return fail("compare", error)
     print(f"wrote {path} and {path.parent / 'regret.png'}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,26 +25,8 @@ from nas_lab import __version__
 from nas_lab.bench import Benchmark, SimulatedClock
 from nas_lab.datafiles import data_file
 from nas_lab.estimation import incumbents, regret_curves, summarize
-from nas_lab.strategies import Strategy, run
+from nas_lab.strategies import REGISTRY, make, run
 
-
-def _factories() -> dict[str, Callable[[int], Strategy]]:
-    from nas_lab.strategies.bayesopt import BayesOpt
-    from nas_lab.strategies.evolution import RegularizedEvolution
-    from nas_lab.strategies.predictors import Bananas
-    from nas_lab.strategies.random_search import RandomSearch
-    from nas_lab.strategies.reinforce import Reinforce
-
-    return {
-        "rs": lambda seed: RandomSearch(seed),
-        "rea": lambda seed: RegularizedEvolution(seed=seed),
-        "reinforce": lambda seed: Reinforce(seed=seed),
-        "bo": lambda seed: BayesOpt(seed=seed),
-        "bananas": lambda seed: Bananas(seed=seed),
-    }
-
-
-STRATEGY_NAMES = ("rs", "rea", "reinforce", "bo", "bananas")
 SHIPPED = data_file("compare_nb201_digits")  # the results lesson 05 reads (20 seeds, all five)
 
 
@@ -52,14 +34,13 @@ def run_all(
     names: Sequence[str], bench: Benchmark, budget: float, seeds: int, progress: bool = True
 ) -> dict[str, list[SimulatedClock]]:
     """Each named strategy for seeds 0..seeds-1 at ``budget`` simulated seconds."""
-    factories = _factories()
-    unknown = [n for n in names if n not in factories]
+    unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(factories)}")
+        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(REGISTRY)}")
     jobs = [(name, seed) for name in names for seed in range(seeds)]
     clocks: dict[str, list[SimulatedClock]] = {name: [] for name in names}
     for name, seed in tqdm(jobs, desc="compare", disable=not progress):
-        clocks[name].append(run(factories[name](seed), bench, budget, seed))
+        clocks[name].append(run(make(name, seed), bench, budget, seed))
     return clocks
 
 
@@ -156,7 +137,7 @@ def plot(clocks: dict[str, list[SimulatedClock]], bench: Benchmark, budget: floa
     plt.close(fig)
 
 
-def compare(
+def save_comparison(
     names: Sequence[str],
     budget: float,
     seeds: int,

@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 from nas_lab.bench import Benchmark, BudgetExhausted, SimulatedClock
 from nas_lab.spaces import as_rng
 
-Strategy = Callable[[Benchmark, float, int], SimulatedClock]
+# A search as lesson 02 writes it: (bench, budget, seed) -> the clock it charged.
+SearchFunction = Callable[[Benchmark, float, int], SimulatedClock]
 
 # ---------------------------------------------------------------------------------------------
 # 1. Rank correlation and fidelity
@@ -373,7 +374,7 @@ def summarize(curves: np.ndarray, level: float = 0.95) -> dict[str, np.ndarray]:
 
 
 def compare(
-    strategies: dict[str, Strategy],
+    strategies: dict[str, SearchFunction],
     bench: Benchmark,
     budget: float,
     seeds: int | Sequence[int],

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nas_lab import compare, estimation
+from nas_lab import compare, estimation, strategies
 from nas_lab.bench import Benchmark
 from nas_lab.spaces import nb201
 
@@ -34,8 +34,12 @@ def table() -> Benchmark:
 
 
 def test_compare_writes_a_csv_and_a_figure_and_repeats_itself(table, tmp_path):
-    first = compare.compare(["rs", "rea"], 30, 3, tmp_path / "a", bench=table, progress=False)
-    again = compare.compare(["rs", "rea"], 30, 3, tmp_path / "b", bench=table, progress=False)
+    first = compare.save_comparison(
+        ["rs", "rea"], 30, 3, tmp_path / "a", bench=table, progress=False
+    )
+    again = compare.save_comparison(
+        ["rs", "rea"], 30, 3, tmp_path / "b", bench=table, progress=False
+    )
     assert first.read_bytes() == again.read_bytes()
     assert (tmp_path / "a" / "regret.png").stat().st_size > 10_000
     rows = list(csv.DictReader(first.open()))
@@ -53,10 +57,10 @@ def test_compare_writes_a_csv_and_a_figure_and_repeats_itself(table, tmp_path):
 
 def test_compare_refuses_unknown_strategies_and_interim_tables(table, tmp_path):
     with pytest.raises(ValueError, match="choose from rs, rea"):
-        compare.compare(["rs", "hillclimb"], 10, 1, tmp_path, bench=table, progress=False)
+        compare.save_comparison(["rs", "hillclimb"], 10, 1, tmp_path, bench=table, progress=False)
     interim = Benchmark(table.arrays, manifest={"complete": False})
     with pytest.raises(ValueError, match="incomplete"):
-        compare.compare(["rs"], 10, 1, tmp_path, bench=interim, progress=False)
+        compare.save_comparison(["rs"], 10, 1, tmp_path, bench=interim, progress=False)
 
 
 def test_final_test_acc_is_the_validation_best_cell_of_each_run(table):
@@ -96,7 +100,7 @@ def test_results_table_known_answers():
 def test_a_csv_read_back_gives_the_finals_and_curves_of_the_clocks(table, tmp_path):
     """What a lesson rebuilds from the shipped CSV equals what the live runs give."""
     signed = Benchmark(table.arrays, manifest={"complete": True, "sha256": "abc"})
-    compare.compare(["rs", "rea"], 25, 3, tmp_path, bench=signed, progress=False)
+    compare.save_comparison(["rs", "rea"], 25, 3, tmp_path, bench=signed, progress=False)
     rows, meta = compare.load(tmp_path, bench=signed)
     assert meta["seeds"] == 3 and meta["budget"] == 25 and meta["table_sha256"] == "abc"
     assert (
@@ -117,7 +121,7 @@ def test_a_csv_read_back_gives_the_finals_and_curves_of_the_clocks(table, tmp_pa
 
 
 def test_load_refuses_a_csv_of_another_table_and_a_missing_folder(table, tmp_path):
-    compare.compare(["rs"], 5, 1, tmp_path, bench=table, progress=False)  # no sha256: None
+    compare.save_comparison(["rs"], 5, 1, tmp_path, bench=table, progress=False)  # no sha256: None
     other = Benchmark(table.arrays, manifest={"complete": True, "sha256": "0123"})
     with pytest.raises(ValueError, match="another benchmark table.*rerun `nas-lab compare"):
         compare.load(tmp_path, bench=other)
@@ -133,7 +137,7 @@ def test_the_shipped_results_are_what_the_library_computes():
 
     table = bench.load()
     shipped, meta = compare.load(compare.SHIPPED, table)  # refuses a CSV of another table
-    assert meta["seeds"] >= 20 and meta["strategies"] == list(compare.STRATEGY_NAMES)
+    assert meta["seeds"] >= 20 and meta["strategies"] == list(strategies.REGISTRY)
     assert sum(p.stat().st_size for p in compare.SHIPPED.iterdir()) < 1_000_000
     budget = 10 * float(np.mean(table.column("train_time")))
     clocks = compare.run_all(["rs", "rea", "bo"], table, budget, 2, progress=False)
@@ -141,3 +145,15 @@ def test_the_shipped_results_are_what_the_library_computes():
     for name, runs in live.items():
         for seed, rows in runs.items():
             assert len(rows) >= 5 and rows == stored[name][seed][: len(rows)], (name, seed)
+
+
+def test_one_registration_adds_a_strategy_to_compare_and_its_command(table, tmp_path, monkeypatch):
+    from nas_lab import cli
+
+    monkeypatch.setitem(strategies.REGISTRY, "rs2", "random_search:RandomSearch")
+    clocks = compare.run_all(["rs", "rs2"], table, 20, 2, progress=False)
+    assert [c.trajectory for c in clocks["rs"]] == [c.trajectory for c in clocks["rs2"]]
+    args = cli.parser().parse_args(["compare", "--budget", "1", "--out", str(tmp_path)])
+    assert args.strategies.split(",") == list(strategies.REGISTRY)
+    with pytest.raises(ValueError, match="choose from rs, rea"):
+        strategies.make("hillclimb", 0)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from nas_lab.bench import Benchmark
-from nas_lab.oneshot import METHODS, darts, enas, gdas, judge, pcdarts, spos
+from nas_lab.oneshot import METHODS, darts, enas, gdas, ground_truth, pcdarts, spos
 from nas_lab.oneshot import supernet as sn
 from nas_lab.spaces import nb201
 
@@ -136,7 +136,7 @@ def test_bad_input_gets_a_clear_error():
 
 def test_the_search_data_are_two_disjoint_halves_of_the_benchmark_training_split():
     from nas_lab import data
-    from nas_lab.bench.build import RECIPE
+    from nas_lab.bench.recipe import RECIPE
 
     halves = sn.search_data(seed=3)
     train = data.load(RECIPE.dataset, seed=RECIPE.data_seed).train.tensors[0]
@@ -517,11 +517,11 @@ def test_judge_reports_test_accuracy_and_percentile_from_the_table():
     cells = [str(c) for c in nb201.unique_cells()[:4]]
     test = np.array([0.1, 0.4, 0.3, 0.2])
     table = small_table(cells, test)
-    verdict = judge(cells[2], table)
+    verdict = ground_truth(cells[2], table)
     assert verdict["test_acc"] == pytest.approx(0.3)  # the mean over the two seeds
     assert verdict["val_acc"] == pytest.approx(0.35)
     assert verdict["percentile"] == pytest.approx(75.0)  # beats or matches 3 of the 4
-    assert judge(cells[1], table)["percentile"] == pytest.approx(100.0)
+    assert ground_truth(cells[1], table)["percentile"] == pytest.approx(100.0)
 
 
 # ------------------------------------------------------------------------------------------

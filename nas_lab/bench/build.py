@@ -19,7 +19,7 @@ import json
 import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,32 +27,12 @@ import torch
 from tqdm.auto import tqdm
 
 from nas_lab import data
+from nas_lab.bench.recipe import RECIPE, Recipe, machine
 from nas_lab.cost import count_params
 from nas_lab.spaces import nb201
 from nas_lab.train import seed_everything, train
 
 LOG_NAME = "records.jsonl"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that decides a record. Changing any field makes a different benchmark."""
-
-    dataset: str = "digits"
-    data_seed: int = 0  # the train/val/test split is the same for every training seed
-    train_fraction: float = 1.0  # share of the training split used (stratified)
-    channels: int = 8  # C of the NAS-Bench-201 skeleton (16 in the paper)
-    cells_per_stage: int = 3  # N (5 in the paper); with 1, the skeleton's own convolutions
-    # decide most of the accuracy and the table ranks noise (measured: notes of issue 3)
-    epochs: int = 4  # digits saturate fast: at 8 or 12 epochs most cells tie near 98%
-    batch_size: int = 64
-    lr: float = 0.1
-    weight_decay: float = 5e-4
-    threads: int = 1  # torch threads per worker: training, and latency measured at this count
-    latency_train_batch: int = 64
-
-
-RECIPE = Recipe()
 
 
 def build_order(seed: int = 0) -> list[nb201.Cell]:
@@ -225,28 +205,6 @@ def _check_recipe(out: Path, recipe: Recipe) -> None:
             )
     else:
         path.write_text(json.dumps(asdict(recipe), indent=1) + "\n")
-
-
-def machine() -> dict:
-    """Where a build ran: enough to say why latencies or timings differ elsewhere."""
-    import platform
-
-    from nas_lab import __version__
-
-    cpu = platform.processor()
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return {
-        "nas_lab": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-    }
 
 
 def _note_session(out: Path, seeds: Sequence[int], workers: int) -> None:

@@ -42,7 +42,7 @@ METHODS: dict[str, Search] = {
 }
 
 
-def judge(cell: nb201.Cell | str, bench: Benchmark) -> dict[str, float]:
+def ground_truth(cell: nb201.Cell | str, bench: Benchmark) -> dict[str, float]:
     """What the benchmark says of a cell a search returned: its test and validation accuracy
     (mean over the table's seeds) and its test-accuracy percentile among all the table's
     architectures (the share of them it matches or beats, in %; 100 for the best), the form of
@@ -56,4 +56,4 @@ def judge(cell: nb201.Cell | str, bench: Benchmark) -> dict[str, float]:
     }
 
 
-__all__ = ["METHODS", "judge", "darts", "enas", "gdas", "pcdarts", "spos", "supernet"]
+__all__ = ["METHODS", "ground_truth", "darts", "enas", "gdas", "pcdarts", "spos", "supernet"]

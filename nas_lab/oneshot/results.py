@@ -34,7 +34,7 @@ import torch
 import nas_lab
 from nas_lab.bench import Benchmark
 from nas_lab.datafiles import data_file
-from nas_lab.oneshot import METHODS, darts, enas, gdas, judge, pcdarts, spos
+from nas_lab.oneshot import METHODS, darts, enas, gdas, ground_truth, pcdarts, spos
 from nas_lab.oneshot import supernet as sn
 from nas_lab.spaces import nb201
 
@@ -160,11 +160,11 @@ def run_all(
 
 
 def judged(searches: Rows, bench: Benchmark) -> Rows:
-    """``searches`` with each found cell judged by the table (``oneshot.judge``): test and
+    """``searches`` with each found cell judged by the table (``oneshot.ground_truth``): test and
     validation accuracy in %, percentile among all the table's cells, and skip connections."""
     out = []
     for row in searches:
-        verdict = judge(row["cell"], bench)
+        verdict = ground_truth(row["cell"], bench)
         skips = nb201.as_cell(row["cell"]).ops.count("skip_connect")
         out.append(
             row

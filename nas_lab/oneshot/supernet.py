@@ -47,7 +47,7 @@ from torch.utils.data import TensorDataset
 from tqdm.auto import trange
 
 from nas_lab import data
-from nas_lab.bench.build import RECIPE
+from nas_lab.bench.recipe import RECIPE
 from nas_lab.device import default_device
 from nas_lab.spaces import as_rng, nb201
 from nas_lab.train import batches, seed_everything, steps_per_epoch

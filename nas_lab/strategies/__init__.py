@@ -8,10 +8,13 @@ simulated clock, so every strategy is charged the same recorded training time fo
     from nas_lab.strategies import run
     from nas_lab.strategies.evolution import RegularizedEvolution
     clock = run(RegularizedEvolution(seed=0), bench.load(), budget=600, seed=0)
+
+``REGISTRY`` names the strategies ``nas-lab compare`` knows; adding one there is all it takes.
 """
 
 from __future__ import annotations
 
+import importlib
 from contextlib import suppress
 from typing import Protocol
 
@@ -60,3 +63,22 @@ def run(
             strategy.tell(cell, clock.query(cell))
             steps += 1
     return clock
+
+
+# Short name -> "module:Class" under nas_lab.strategies; the class takes ``seed=``. Imported only
+# when made, so listing the names costs nothing.
+REGISTRY = {
+    "rs": "random_search:RandomSearch",
+    "rea": "evolution:RegularizedEvolution",
+    "reinforce": "reinforce:Reinforce",
+    "bo": "bayesopt:BayesOpt",
+    "bananas": "predictors:Bananas",
+}
+
+
+def make(name: str, seed: int) -> Strategy:
+    """A fresh strategy from ``REGISTRY`` by its short name, seeded."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(REGISTRY)}")
+    module, cls = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(f"nas_lab.strategies.{module}"), cls)(seed=seed)
