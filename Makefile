@@ -26,6 +26,8 @@ lab: install
 # Notebooks dominate the run: WORKERS pytest processes (pytest-xdist) run them side by side. The
 # browser test runs on its own afterwards, so its 5-minute budget is measured alone.
 test: install
+	$(VENV)/bin/ruff check nas_lab tests benchmarks
+	$(VENV)/bin/ruff format --check nas_lab tests benchmarks
 	$(VENV)/bin/nas-lab lessons check
 	NAS_LAB_FAST=1 NAS_LAB_STRICT=1 $(PY) -m pytest -n $(WORKERS) tests solutions \
 		--nbval-lax --nbval-current-env --ignore=tests/test_browser.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 
@@ -12,8 +14,6 @@ def default_device() -> torch.device:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where a model's parameters (or, without any, its buffers) live; the CPU for an empty one."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         return tensor.device
     return torch.device("cpu")

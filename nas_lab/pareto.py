@@ -14,12 +14,11 @@ latency front.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def as_points(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+def as_points(points: ArrayLike) -> np.ndarray:
     """Objective vectors as an (n, m) float array; a clear error for anything else."""
     array = np.asarray(points, dtype=float)
     if array.ndim == 1 and array.size == 0:
@@ -34,12 +33,12 @@ def as_points(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     return array
 
 
-def pareto_front(points: Sequence[Sequence[float]] | np.ndarray, chunk: int = 256) -> list[int]:
+def pareto_front(points: ArrayLike, chunk: int = 256) -> list[int]:
     """The indices of the non-dominated points (the first front, all objectives maximised), in
     index order. Checks rows in chunks, so a whole table (thousands of points) needs no n x n
     matrix."""
     points = as_points(points)
-    keep = []
+    keep: list[int] = []
     for start in range(0, len(points), chunk):
         rows = points[start : start + chunk]  # these c rows against all n: (c, n) comparisons
         at_least = np.ones((len(rows), len(points)), dtype=bool)
@@ -51,7 +50,7 @@ def pareto_front(points: Sequence[Sequence[float]] | np.ndarray, chunk: int = 25
     return [int(i) for i in keep]
 
 
-def _latency_accuracy(latency, accuracy) -> tuple[np.ndarray, np.ndarray]:
+def _latency_accuracy(latency: ArrayLike, accuracy: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     lat, acc = np.asarray(latency, dtype=float), np.asarray(accuracy, dtype=float)
     if lat.shape != acc.shape or lat.ndim != 1:
         raise ValueError(
@@ -60,12 +59,13 @@ def _latency_accuracy(latency, accuracy) -> tuple[np.ndarray, np.ndarray]:
     return lat, acc
 
 
-def latency_front(latency: Sequence[float], accuracy: Sequence[float]) -> list[int]:
+def latency_front(latency: ArrayLike, accuracy: ArrayLike) -> list[int]:
     """Indices of the accuracy-latency Pareto front, by increasing latency: sweep the points by
     latency (the most accurate first among equals) and keep each one more accurate than all
     faster ones. Of exact duplicates, one stays."""
     lat, acc = _latency_accuracy(latency, accuracy)
-    front, best = [], -np.inf
+    front: list[int] = []
+    best = -np.inf
     for i in np.lexsort((-acc, lat)):
         if acc[i] > best:
             front.append(int(i))
@@ -73,9 +73,7 @@ def latency_front(latency: Sequence[float], accuracy: Sequence[float]) -> list[i
     return front
 
 
-def best_under_limit(
-    latency: Sequence[float], accuracy: Sequence[float], limit: float
-) -> int | None:
+def best_under_limit(latency: ArrayLike, accuracy: ArrayLike, limit: float) -> int | None:
     """Index of the most accurate point whose latency is at most ``limit`` (the faster one among
     equally accurate points), or None when none is: what a deployment under that limit gets."""
     lat, acc = _latency_accuracy(latency, accuracy)
@@ -85,7 +83,7 @@ def best_under_limit(
     return int(feasible[np.lexsort((lat[feasible], -acc[feasible]))[0]])
 
 
-def pareto_pick(latency: Sequence[float], accuracy: Sequence[float], limit: float) -> dict:
+def pareto_pick(latency: ArrayLike, accuracy: ArrayLike, limit: float) -> dict:
     """The latency front, the best point under ``limit`` and how many points meet it: ``front``
     (indices sorted by latency), ``pick`` (an index, or None) and ``feasible`` (a count)."""
     lat, acc = _latency_accuracy(latency, accuracy)

@@ -215,7 +215,7 @@ def test_synflow_rescaling_is_exact_on_a_cell_network(monkeypatch):
     torch.manual_seed(0)
     net = nb201.build_network(nb201.unique_cells()[-1], C=4, N=2)
     plain = proxies.synflow(net, (1, 8, 8))
-    monkeypatch.setattr(proxies, "SYNFLOW_SCALES", (2.0**-256,))
+    monkeypatch.setattr(proxies.scores, "SYNFLOW_SCALES", (2.0**-256,))
     assert proxies.synflow(net, (1, 8, 8)) == pytest.approx(plain, abs=1e-9)
 
 

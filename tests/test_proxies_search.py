@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nas_lab import proxies
+from nas_lab import proxies, warmstart
 from nas_lab.bench import Benchmark
 from nas_lab.spaces import nb201
 from nas_lab.strategies import run
@@ -54,20 +54,20 @@ def test_proxy_pool_is_the_top_of_the_drawn_cells_by_brute_force(landscape):
     bench, acc = landscape
     noisy = acc + np.random.default_rng(1).normal(0, 0.1, size=len(acc))
     table = table_of(bench, noisy=noisy)
-    pool = proxies.proxy_pool(table, "noisy", size=7, pool=200, seed=5)
+    pool = warmstart.proxy_pool(table, "noisy", size=7, pool=200, seed=5)
     rng = np.random.default_rng(5)
     drawn = {str(nb201.canonical(nb201.sample(rng))) for _ in range(200)}
     best = sorted(drawn, key=lambda a: -noisy[bench.row(a)])[:7]
     assert [str(c) for c in pool] == best
-    assert pool == proxies.proxy_pool(table, "noisy", size=7, pool=200, seed=5)  # seeded
+    assert pool == warmstart.proxy_pool(table, "noisy", size=7, pool=200, seed=5)  # seeded
 
 
 def test_a_perfect_proxy_warm_start_finds_the_best_cell_first(landscape):
     bench, acc = landscape
     table = table_of(bench, perfect=acc, reversed=-acc)
-    best = proxies.proxy_pool(table, "perfect", size=10, pool=None)
+    best = warmstart.proxy_pool(table, "perfect", size=10, pool=None)
     assert str(best[0]) == bench.archs[int(np.argmax(acc))]
-    curves = proxies.warmup_comparison(
+    curves = warmstart.warmup_comparison(
         bench, table, "perfect", budget=30, seeds=3, pool=None, grid=[1, 10, 30], progress=False
     )
     warm, plain = curves["evolution + perfect warm-up"], curves["evolution"]
@@ -78,8 +78,8 @@ def test_a_perfect_proxy_warm_start_finds_the_best_cell_first(landscape):
 def test_a_reversed_proxy_warm_start_trains_the_worst_cells_first(landscape):
     bench, acc = landscape
     table = table_of(bench, reversed=-acc)
-    worst = proxies.proxy_pool(table, "reversed", size=10, pool=None)
-    strategy = proxies.WarmStartedEvolution(worst, population_size=10, sample_size=3, seed=0)
+    worst = warmstart.proxy_pool(table, "reversed", size=10, pool=None)
+    strategy = warmstart.WarmStartedEvolution(worst, population_size=10, sample_size=3, seed=0)
     clock = run(strategy, bench, budget=10, seed=0)
     told = sorted(acc[bench.row(a)] for _, a, *_ in clock.trajectory)
     np.testing.assert_array_equal(told, np.sort(acc)[:10])
@@ -89,7 +89,7 @@ def test_without_warm_cells_it_is_plain_regularized_evolution(landscape):
     from nas_lab.strategies.evolution import RegularizedEvolution
 
     bench, _ = landscape
-    a = run(proxies.WarmStartedEvolution([], population_size=5, seed=3), bench, 40, seed=3)
+    a = run(warmstart.WarmStartedEvolution([], population_size=5, seed=3), bench, 40, seed=3)
     b = run(RegularizedEvolution(population_size=5, seed=3), bench, 40, seed=3)
     assert a.trajectory == b.trajectory
 
@@ -136,7 +136,7 @@ def test_the_pool_can_be_charged_to_the_clock(landscape):
     table = table_of(bench, perfect=acc)
     # 100 cells at 0.05 s: 5 s before the first training; trainings cost 1 s each.
     grid = [4.9, 5.0, 6.0, 30.0]
-    curves = proxies.warmup_comparison(
+    curves = warmstart.warmup_comparison(
         bench,
         table,
         "perfect",
@@ -151,7 +151,7 @@ def test_the_pool_can_be_charged_to_the_clock(landscape):
     assert np.isnan(warm[:, :2]).all()  # no answer yet at 5 s: the pool's score came first
     assert np.isfinite(warm[:, 2:]).all()
     with pytest.raises(ValueError, match="smaller pool"):
-        proxies.warmup_comparison(bench, table, "perfect", budget=4, pool=100, proxy_seconds=0.05)
+        warmstart.warmup_comparison(bench, table, "perfect", budget=4, pool=100, proxy_seconds=0.05)
 
 
 def test_the_explorer_redraws_when_the_proxy_changes(landscape, monkeypatch):
