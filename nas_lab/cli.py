@@ -328,7 +328,7 @@ def add_ofa(verbs: Verbs) -> None:
 def _ofa_build(args: argparse.Namespace) -> int:
     import torch
 
-    from nas_lab import ofa
+    from nas_lab.oneshot import ofa
 
     torch.set_num_threads(1)  # tiny networks: one thread is fastest, and repeats exactly
     try:

@@ -1,12 +1,15 @@
-"""Interactive explorers for the lessons. The logic is plain functions, tested without a browser;
-the widgets only wire them to controls."""
+"""Interactive explorers for the lessons, and the figures they redraw. The logic is plain
+functions, tested without a browser; the widgets only wire them to controls. The front and the
+best point under a latency limit are ``nas_lab.pareto``'s; this module only shows them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nas_lab.pareto import best_under_limit, latency_front, pareto_pick
 from nas_lab.spaces import nb201
 
 if TYPE_CHECKING:
@@ -149,39 +152,115 @@ def phi_explorer(coefficients: tuple[float, float, float] = (1.2, 1.1, 1.15)):
     return widgets.VBox([slider, summary])
 
 
-def ofa_limit_explorer(latencies, accuracies, labels):
-    """A latency-limit slider over Once-for-All subnets (lesson 10): the front, the limit, and
-    the best subnet within it (``nas_lab.ofa.best_under_limit``), redrawn as the limit moves.
-    The slider has the CSS class ``nas-lab-ofa-limit``, the text it changes ``nas-lab-ofa-best``."""
+def _limit_slider(
+    low: float,
+    high: float,
+    value: float,
+    step: float,
+    classes: tuple[str, str],
+    summarise: Callable[[float], str],
+    draw: Callable[[float], object] | None = None,
+    **options,
+):
+    """The latency-limit explorer of lessons 09 and 10: a slider from ``low`` to ``high`` ms,
+    an HTML text ``summarise(limit)`` and, with ``draw``, a figure ``draw(limit)`` above it, both
+    redrawn as the limit moves. ``classes`` are the CSS hooks of the slider and of the text (the
+    browser test moves one and watches the other); ``options`` go to the slider."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from nas_lab import ofa
-
-    lo, hi = float(np.min(latencies)), float(np.max(latencies))
     slider = widgets.FloatSlider(
-        value=(lo + hi) / 2,
-        min=lo,
-        max=hi,
-        step=(hi - lo) / 200 or 0.001,
+        value=value,
+        min=low,
+        max=high,
+        step=step,
         description="limit (ms)",
         readout_format=".3f",
-        continuous_update=False,
+        **options,
     )
-    slider.add_class("nas-lab-ofa-limit")
-    figure, summary = widgets.Output(), widgets.HTML()
-    summary.add_class("nas-lab-ofa-best")
+    slider.add_class(classes[0])
+    figure = None if draw is None else widgets.Output()
+    summary = widgets.HTML()
+    summary.add_class(classes[1])
 
     def redraw(_=None) -> None:
-        summary.value = ofa.limit_summary(latencies, accuracies, labels, slider.value)
-        with figure:
-            figure.clear_output(wait=True)
-            ofa.plot_front(latencies, accuracies, slider.value, title="Best subnet under a limit")
-            plt.show()
+        summary.value = summarise(slider.value)
+        if figure is not None:
+            with figure:
+                figure.clear_output(wait=True)
+                draw(slider.value)
+                plt.show()
 
     slider.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([slider, figure, summary])
+    return widgets.VBox([slider, summary] if figure is None else [slider, figure, summary])
+
+
+def limit_summary(
+    latencies: Sequence[float],
+    accuracies: Sequence[float],
+    labels: Sequence[str],
+    limit_ms: float,
+) -> str:
+    """What the latency-limit slider shows: the best subnet within ``limit_ms`` (HTML)."""
+    best = best_under_limit(latencies, accuracies, limit_ms)
+    if best is None:
+        return f"<b>no subnet</b> runs within {limit_ms:.3f} ms: raise the limit"
+    return (
+        f"<b>best within {limit_ms:.3f} ms</b>: {labels[best]}<br>"
+        f"accuracy {accuracies[best]:.1%}, latency {latencies[best]:.3f} ms"
+    )
+
+
+def plot_front(latencies, accuracies, limit_ms: float | None = None, ax=None, title: str = ""):
+    """All subnets as points, their accuracy-latency front (``nas_lab.pareto.latency_front``)
+    as a line; with ``limit_ms``, the limit as a dashed line and the best subnet within it as a
+    star. Lesson 10's figure, and the figure of :func:`ofa_limit_explorer`."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    lat, acc = np.asarray(latencies, dtype=float), np.asarray(accuracies, dtype=float)
+    front = latency_front(lat, acc)
+    ax.scatter(lat, acc, s=12, alpha=0.5, label="subnets")
+    ax.step(lat[front], acc[front], where="post", color="crimson", label="front")
+    if limit_ms is not None:
+        ax.axvline(limit_ms, color="k", ls="--", lw=1, label=f"limit {limit_ms:.3f} ms")
+        best = best_under_limit(lat, acc, limit_ms)
+        if best is not None:
+            ax.scatter(
+                lat[best],
+                acc[best],
+                marker="*",
+                s=250,
+                color="gold",
+                edgecolor="k",
+                zorder=3,
+                label="best within the limit",
+            )
+    ax.set_xlabel("latency (ms, lookup table)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or "Accuracy against latency")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def ofa_limit_explorer(latencies, accuracies, labels):
+    """A latency-limit slider over Once-for-All subnets (lesson 10): the front, the limit, and
+    the best subnet within it (``nas_lab.pareto.best_under_limit``), redrawn as the limit moves.
+    The slider has the CSS class ``nas-lab-ofa-limit``, the text it changes ``nas-lab-ofa-best``."""
+    lo, hi = float(np.min(latencies)), float(np.max(latencies))
+    return _limit_slider(
+        lo,
+        hi,
+        value=(lo + hi) / 2,
+        step=(hi - lo) / 200 or 0.001,
+        classes=("nas-lab-ofa-limit", "nas-lab-ofa-best"),
+        summarise=lambda limit: limit_summary(latencies, accuracies, labels, limit),
+        draw=lambda limit: plot_front(
+            latencies, accuracies, limit, title="Best subnet under a limit"
+        ),
+        continuous_update=False,
+    )
 
 
 def _limit_html(info: dict, names: list[str], latency, accuracy, limit: float) -> str:
@@ -199,31 +278,22 @@ def _limit_html(info: dict, names: list[str], latency, accuracy, limit: float) -
 
 def latency_limit_explorer(latency, accuracy, names, limit: float | None = None):
     """Lesson 09: a latency-limit slider over an accuracy-latency Pareto front; it shows the
-    most accurate architecture under the limit (``hardware.pareto_pick``).
+    most accurate architecture under the limit (``nas_lab.pareto.pareto_pick``).
+    The slider has the CSS class ``nas-lab-latency-limit``, the text it changes
+    ``nas-lab-latency-pick``.
 
     Returns the widget: make it the last expression of a cell to display it."""
-    import ipywidgets as widgets
-
-    from nas_lab.hardware import pareto_pick
-
     latency, accuracy, names = np.asarray(latency), np.asarray(accuracy), list(names)
     low, high = float(latency.min()), float(latency.max())
-    slider = widgets.FloatSlider(
+
+    def summarise(value: float) -> str:
+        return _limit_html(pareto_pick(latency, accuracy, value), names, latency, accuracy, value)
+
+    return _limit_slider(
+        low,
+        high,
         value=limit if limit is not None else float(np.median(latency)),
-        min=low,
-        max=high,
         step=(high - low) / 100,
-        readout_format=".3f",
-        description="limit (ms)",
+        classes=("nas-lab-latency-limit", "nas-lab-latency-pick"),
+        summarise=summarise,
     )
-    summary = widgets.HTML()
-    slider.add_class("nas-lab-latency-limit")  # CSS hooks for the browser test
-    summary.add_class("nas-lab-latency-pick")
-
-    def redraw(_=None) -> None:
-        info = pareto_pick(latency, accuracy, slider.value)
-        summary.value = _limit_html(info, names, latency, accuracy, slider.value)
-
-    slider.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([slider, summary])

@@ -1,5 +1,5 @@
-"""Once-for-All (nas_lab.ofa): known answers for the elastic kernel, width and depth, extraction,
-BN recalibration, distillation, the search, and the shipped supernet's loading."""
+"""Once-for-All (nas_lab.oneshot.ofa): known answers for the elastic kernel, width and depth,
+extraction, BN recalibration, distillation, the search, and the shipped supernet's loading."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from nas_lab import data, hardware, ofa
+from nas_lab import data, hardware, pareto
 from nas_lab.datafiles import manifest_path
+from nas_lab.oneshot import ofa
+from nas_lab.oneshot.ofa import store
 from nas_lab.spaces.mbconv import ChainArch, ChainSpace
 
 TINY = ChainSpace(depths=(1, 2), widths=(8, 16), strides=(1, 2), stem_channels=8, head_channels=16)
@@ -203,7 +205,7 @@ def test_phases_free_one_dimension_at_a_time():
 
 
 def test_training_is_deterministic_per_seed(small_splits):
-    recipe = ofa.Recipe(
+    recipe = ofa.ShrinkingRecipe(
         epochs={"largest": 1, "kernel": 1, "depth": 1, "expansion": 1}, scratch_epochs=1
     )
     nets = [
@@ -283,12 +285,12 @@ def test_pareto_front_and_best_under_limit_match_brute_force():
     for _ in range(30):
         lat = rng.integers(1, 8, size=25).astype(float)  # ties on purpose
         acc = rng.integers(0, 6, size=25).astype(float)
-        front = ofa.latency_front(lat, acc)
+        front = pareto.latency_front(lat, acc)
         assert sorted((lat[i], acc[i]) for i in front) == brute_front(lat, acc)
         assert np.all(np.diff(lat[front]) > 0)  # by increasing latency, one point per value
         for limit in (0.5, 2.0, 4.5, 9.0):
             inside = [i for i in range(25) if lat[i] <= limit]
-            got = ofa.best_under_limit(lat, acc, limit)
+            got = pareto.best_under_limit(lat, acc, limit)
             if not inside:
                 assert got is None
             else:
@@ -327,9 +329,9 @@ def test_missing_supernet_is_trained_tiny_in_fast_mode(tmp_path, monkeypatch):
         calls.append(recipe)
         return ofa.OFASupernet(TINY), {"losses": {}}
 
-    monkeypatch.setattr(ofa, "train_supernet", fake_train)
+    monkeypatch.setattr(store, "train_supernet", fake_train)
     _, manifest = ofa.load_supernet(tmp_path / "none.pt", fast=True)
-    assert manifest["trained_now"] and calls[0].epochs == ofa.Recipe.tiny().epochs
+    assert manifest["trained_now"] and calls[0].epochs == ofa.ShrinkingRecipe.tiny().epochs
 
 
 def test_shipped_supernet_matches_its_manifest():
@@ -350,28 +352,6 @@ def test_reference_subnets_are_distinct_and_seeded():
         "k7e6-k7e6-k7e6-k7e6|k7e6-k7e6-k7e6-k7e6|k7e6-k7e6-k7e6-k7e6",
         "k3e3-k3e3|k3e3-k3e3|k3e3-k3e3",
     ]
-
-
-def test_limit_summary_names_the_best_subnet_within_the_limit():
-    lat, acc, names = [1.0, 2.0, 3.0], [0.90, 0.95, 0.94], ["a", "b", "c"]
-    assert "b" in ofa.limit_summary(lat, acc, names, 2.5)
-    assert "95.0%" in ofa.limit_summary(lat, acc, names, 9.0)
-    assert "a" in ofa.limit_summary(lat, acc, names, 1.5)
-    assert "raise the limit" in ofa.limit_summary(lat, acc, names, 0.5)
-
-
-def test_front_figure_is_labelled():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    ofa.plot_front([1.0, 2.0, 3.0], [0.9, 0.95, 0.94], limit_ms=2.5, ax=ax)
-    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "best within the limit" in labels
-    plt.close(fig)
 
 
 def test_permuting_channels_keeps_the_function_and_checks_its_input():

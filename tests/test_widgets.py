@@ -1,4 +1,5 @@
-"""The explorers' logic, without a browser: what they show for a choice, and that they react."""
+"""The explorers' logic, without a browser: what they show for a choice, and that they react;
+and the figures they redraw."""
 
 from __future__ import annotations
 
@@ -92,3 +93,25 @@ def test_explorers_carry_the_css_hooks_the_browser_test_moves():
     ]:
         classes = [c for child in box.children for c in child._dom_classes]
         assert slider in classes and output in classes
+
+
+def test_limit_summary_names_the_best_subnet_within_the_limit():
+    lat, acc, names = [1.0, 2.0, 3.0], [0.90, 0.95, 0.94], ["a", "b", "c"]
+    assert "b" in widgets.limit_summary(lat, acc, names, 2.5)
+    assert "95.0%" in widgets.limit_summary(lat, acc, names, 9.0)
+    assert "a" in widgets.limit_summary(lat, acc, names, 1.5)
+    assert "raise the limit" in widgets.limit_summary(lat, acc, names, 0.5)
+
+
+def test_front_figure_is_labelled():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    widgets.plot_front([1.0, 2.0, 3.0], [0.9, 0.95, 0.94], limit_ms=2.5, ax=ax)
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "best within the limit" in labels
+    plt.close(fig)

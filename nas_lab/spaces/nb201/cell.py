@@ -1,35 +1,21 @@
-"""The NAS-Bench-201 cell search space.
+"""The NAS-Bench-201 cell as data: its string, isomorphism, sampling, encodings and live edges.
 
 Dong & Yang, "NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture Search",
-ICLR 2020. A cell is a small DAG with 4 nodes (0 = the cell's input, 3 = its output). Every pair
-i < j is joined by an edge, and each of the 6 edges carries one of 5 operations, so there are
-5**6 = 15,625 cells. A node is the sum of its incoming edges:
-
-    node_j = sum_{i < j} op_ij(node_i)
-
-This file reads top to bottom, the way lesson 01 builds the space:
-
-1. the cell as data: ``Cell``, its string in the literature's format and its index;
-2. isomorphism: which of the 15,625 strings compute the same thing (6,466 classes);
-3. sampling and local moves, for the search strategies;
-4. encodings for predictors: one-hot, adjacency ("operations on nodes") and paths;
-5. the network: the cell as a PyTorch module, stacked in NAS-Bench-201's macro skeleton;
-6. its cost (parameters, FLOPs), a drawing, and ``NB201Space`` that bundles it all.
+ICLR 2020. Sections 1-4 of lesson 01, in order: the cell and its index; which of the 15,625
+strings compute the same thing (6,466 classes); sampling and local moves; encodings for
+predictors; and which edges can reach the output (``active_edges``, ``prune``).
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import torch
-from torch import nn
 
-from nas_lab.cost import count_flops, count_params
 from nas_lab.spaces import as_rng
 
 # --------------------------------------------------------------------------------------------
@@ -398,34 +384,8 @@ def path_encoding(cell: Cell | str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# 5. The network
+# 5. Edges that reach the output
 # --------------------------------------------------------------------------------------------
-
-
-class ReLUConvBN(nn.Sequential):
-    """NAS-Bench-201's ``nor_conv_kxk``: ReLU, k x k convolution (no bias), BatchNorm."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel_size, stride, padding=kernel_size // 2, bias=False),
-            nn.BatchNorm2d(c_out, affine=True),
-        )
-
-
-def make_op(op: str, channels: int) -> nn.Module:
-    """The module for one edge operation (``none`` has none: it is skipped, not computed)."""
-    if op == "skip_connect":
-        return nn.Identity()
-    if op == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1)
-    if op == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3)
-    if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    if op == "none":
-        raise ValueError("`none` edges carry no module: the cell skips them")
-    raise ValueError(_unknown_op_message("make_op", op))
 
 
 def active_edges(cell: Cell | str) -> list[tuple[int, int]]:
@@ -461,237 +421,3 @@ def prune(cell: Cell | str) -> Cell:
     return Cell(
         tuple(op if edge in active else "none" for edge, op in zip(EDGES, cell.ops, strict=True))
     )
-
-
-def _edge_key(source: int, target: int) -> str:
-    return f"{source}->{target}"
-
-
-class CellModule(nn.Module):
-    """One NAS-Bench-201 cell at ``C`` channels: node_j = sum_{i<j} op_ij(node_i).
-
-    Only ``active_edges`` are built and run, so a cell's parameters and FLOPs are what it
-    actually computes. A cell whose output receives nothing returns zeros."""
-
-    def __init__(self, cell: Cell | str, C: int) -> None:
-        super().__init__()
-        self.cell = as_cell(cell)
-        self.edges = nn.ModuleDict(
-            {_edge_key(i, j): make_op(self.cell.op(i, j), C) for i, j in active_edges(self.cell)}
-        )
-        # For each node 1..3: the sources whose edges feed it.
-        self.plan = [
-            (j, [i for i, t in active_edges(self.cell) if t == j]) for j in range(1, NUM_NODES)
-        ]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes: dict[int, torch.Tensor] = {0: x}
-        for target, sources in self.plan:
-            if sources:
-                out = self.edges[_edge_key(sources[0], target)](nodes[sources[0]])
-                for source in sources[1:]:
-                    out = out + self.edges[_edge_key(source, target)](nodes[source])
-                nodes[target] = out
-        return nodes.get(NUM_NODES - 1, torch.zeros_like(x))
-
-
-class ResidualReduction(nn.Module):
-    """NAS-Bench-201's reduction block, a ResNet basic block (He et al., CVPR 2016) with
-    stride 2: ReLU-Conv3x3(stride 2)-BN, ReLU-Conv3x3-BN, plus a shortcut AvgPool2d(2) and
-    Conv1x1 that match the new size and width."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3)
-        self.shortcut = nn.Sequential(
-            nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.conv_b(self.conv_a(x))
-
-
-class CellNet(nn.Module):
-    """NAS-Bench-201's macro skeleton (Dong & Yang 2020, Figure 1), sized for 8x8 digits:
-
-    stem (Conv3x3 + BN) -> N cells at C -> reduction to 2C -> N cells at 2C -> reduction to 4C
-    -> N cells at 4C -> BN-ReLU -> global average pool -> linear.
-
-    NAS-Bench-201 uses C=16, N=5 on 32x32 images; C=8, N=1 keeps an 8x8 input (8 -> 4 -> 2)
-    trainable in well under a second per 1,000 images on a CPU."""
-
-    def __init__(
-        self,
-        cell: Cell | str,
-        C: int = 8,
-        N: int = 1,
-        num_classes: int = 10,
-        in_channels: int = 1,
-    ) -> None:
-        super().__init__()
-        for name, value in (("C", C), ("N", N), ("num_classes", num_classes)):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
-        if int(in_channels) < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels}")
-        self.cell = as_cell(cell)
-        self.in_channels = in_channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C)
-        )
-        layers: list[nn.Module] = []
-        for stage, width in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                layers.append(ResidualReduction(width // 2, width))
-            layers.extend(CellModule(self.cell, width) for _ in range(N))
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=True))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(4 * C, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"CellNet expects images of shape (batch, {self.in_channels}, height, width), "
-                f"got {tuple(x.shape)}; add a channel dimension with x.unsqueeze(1) if needed"
-            )
-        features = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(self.pool(features).flatten(1))
-
-
-def build_network(
-    cell: Cell | str, device: torch.device | str | None = None, **kwargs: int
-) -> CellNet:
-    """A ``CellNet`` for ``cell`` (keyword arguments as ``CellNet``), moved to ``device``."""
-    net = CellNet(cell, **kwargs)
-    return net.to(device) if device is not None else net
-
-
-# --------------------------------------------------------------------------------------------
-# 6. Cost, drawing, and the space object
-# --------------------------------------------------------------------------------------------
-
-
-def params_and_flops(
-    cell: Cell | str, C: int = 8, N: int = 1, input_shape: Sequence[int] = (1, 1, 8, 8)
-) -> tuple[int, int]:
-    """Trainable parameters and forward FLOPs of ``CellNet(cell, C, N)`` on ``input_shape``.
-
-    FLOPs come from ``torch.utils.flop_counter`` (via ``nas_lab.cost``), which counts matrix
-    products only: convolutions (2 * k*k * C_in * C_out * H_out * W_out per image) and the
-    linear layer (2 * in * out; its bias add is not counted). BatchNorm, ReLU, pooling and the
-    additions at the nodes are not counted. Parameters include BatchNorm's weight and bias but
-    not its running statistics (buffers)."""
-    if len(input_shape) != 4:
-        raise ValueError(f"input_shape must be (batch, channels, height, width), got {input_shape}")
-    net = CellNet(cell, C=C, N=N, in_channels=int(input_shape[1]))
-    return count_params(net), count_flops(net, input_shape)
-
-
-_OP_STYLE = {  # colour and short label per operation
-    "skip_connect": ("tab:gray", "skip"),
-    "nor_conv_1x1": ("tab:blue", "conv1x1"),
-    "nor_conv_3x3": ("tab:red", "conv3x3"),
-    "avg_pool_3x3": ("tab:green", "avgpool"),
-}
-
-
-def draw(cell: Cell | str, ax=None):
-    """Draw the cell: nodes 0..3 on a line, one curved, labelled arrow per non-``none`` edge,
-    coloured by operation. Edges that cannot reach the output (see ``active_edges``) are dashed.
-    Returns the matplotlib Axes (nothing is shown)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import FancyArrowPatch
-
-    cell = as_cell(cell)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3))
-    position = {node: (float(node), 0.0) for node in range(NUM_NODES)}
-    active = set(active_edges(cell))
-    for (i, j), op in zip(EDGES, cell.ops, strict=True):
-        if op == "none":
-            continue
-        colour, label = _OP_STYLE[op]
-        # Neighbours: a straight arrow. Longer edges arc over the nodes they skip; with arc3 the
-        # curve's peak sits rad * span / 2 above the line, so 0->3 arcs over 0->2 and 1->3.
-        bend = 0.0 if j - i == 1 else 0.4
-        ax.add_patch(
-            FancyArrowPatch(
-                position[i],
-                position[j],
-                connectionstyle=f"arc3,rad={-bend}",
-                arrowstyle="-|>",
-                mutation_scale=15,
-                color=colour,
-                linewidth=2,
-                linestyle="-" if (i, j) in active else "--",
-                shrinkA=12,
-                shrinkB=12,
-            )
-        )
-        peak = bend * (j - i) / 2
-        ax.text((i + j) / 2, peak + 0.05, label, ha="center", fontsize=8, color=colour)
-    for node, (x, y) in position.items():
-        name = {0: "in", NUM_NODES - 1: "out"}.get(node, str(node))
-        ax.scatter([x], [y], s=500, color="white", edgecolors="black", zorder=3)
-        ax.text(x, y, name, ha="center", va="center", fontsize=9, zorder=4)
-    handles = [Line2D([], [], color=c, linewidth=2, label=op) for op, (c, _) in _OP_STYLE.items()]
-    ax.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
-    ax.set_xlim(-0.4, NUM_NODES - 0.6)
-    ax.set_ylim(-0.4, 0.85)
-    ax.set_axis_off()
-    ax.set_title(cell.to_string(), fontsize=8)
-    return ax
-
-
-ENCODINGS = ("onehot", "adjacency", "path")
-
-
-class NB201Space:
-    """The NAS-Bench-201 space as one object for search strategies (space, strategy and evaluator
-    are separate, as in NNI): sample, mutate, neighbours, encode, canonical, and iteration."""
-
-    num_unique = 6466  # isomorphism classes, Dong & Yang 2020 (checked in the tests)
-
-    def sample(self, rng: np.random.Generator | int) -> Cell:
-        return sample(rng)
-
-    def mutate(self, cell: Cell | str, rng: np.random.Generator | int) -> Cell:
-        return mutate(cell, rng)
-
-    def neighbours(self, cell: Cell | str) -> list[Cell]:
-        return neighbours(cell)
-
-    def canonical(self, cell: Cell | str) -> Cell:
-        return canonical(cell)
-
-    def encode(self, cell: Cell | str, kind: str = "onehot") -> np.ndarray:
-        """A flat float32 vector: ``onehot`` (30), ``adjacency`` (the 8x8 matrix's upper
-        triangle, 28, then the 6 edge nodes' one-hot ops, 30: 58 in all) or ``path`` (84)."""
-        if kind == "onehot":
-            return onehot(cell)
-        if kind == "path":
-            return path_encoding(cell)
-        if kind == "adjacency":
-            matrix, _ = adjacency(cell)
-            upper = matrix[np.triu_indices(ADJACENCY_NODES, k=1)].astype(np.float32)
-            return np.concatenate([upper, onehot(cell)])
-        raise ValueError(f"unknown encoding {kind!r}; choose one of {', '.join(ENCODINGS)}")
-
-    def __len__(self) -> int:
-        return NUM_CELLS
-
-    def __iter__(self) -> Iterator[Cell]:
-        return iter(all_cells())
-
-    def __contains__(self, arch: object) -> bool:
-        try:
-            as_cell(arch)  # type: ignore[arg-type]
-        except ValueError:
-            return False
-        return True
-
-    def __repr__(self) -> str:
-        return f"NB201Space({NUM_CELLS} cells, {self.num_unique} unique, ops={OPS})"
