@@ -15,7 +15,10 @@ from torch import nn
 from nas_lab import data
 from nas_lab import hardware as hw
 from nas_lab.cost import count_flops
-from nas_lab.spaces.mbconv import ChainArch, ChainSpace
+from nas_lab.oneshot import proxylessnas
+from nas_lab.pareto import pareto_pick
+from nas_lab.spaces.mbconv import ChainArch, ChainSpace, out_side
+from nas_lab.strategies.wrappers import HARD, MnasNetObjective, mnasnet_reward
 
 SPACE = ChainSpace()
 
@@ -36,6 +39,13 @@ def test_the_wall_clock_counts_waiting_and_the_cpu_clock_does_not():
     cpu = hw.measure_latency(Sleeper(), (1, 1, 2, 2), warmup=1, repeats=3, clock="cpu")
     assert wall >= 2.0  # sleep never returns early
     assert cpu < 1.0
+
+
+def test_time_forward_with_the_benchmark_builders_autorange_protocol():
+    x = torch.zeros(1, 1, 2, 2)
+    assert hw.time_forward(Sleeper(), x, warmup=0, min_run_time=0.01) >= 2.0
+    with pytest.raises(ValueError, match="min_run_time must be a number of seconds > 0"):
+        hw.time_forward(Sleeper(), x, min_run_time=0)
 
 
 def test_measure_latency_restores_the_model_and_refuses_bad_input():
@@ -60,6 +70,24 @@ def test_measure_latency_on_cuda_leaves_the_callers_model_on_the_cpu():
         hw.measure_latency(net, (1, 1, 8, 8), device="cuda", clock="cpu")
 
 
+def test_measurement_is_the_lower_layer():
+    """The hardware package imports no search method: ProxylessNAS (oneshot) and MnasNet's
+    objective (strategies) build on it, never the other way round."""
+    import ast
+    from pathlib import Path
+
+    for path in Path(hw.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            wrong = [n for n in names if n.startswith(("nas_lab.oneshot", "nas_lab.strategies"))]
+            assert not wrong, f"{path.name} imports {wrong}"
+
+
 # ---- 2. the lookup table and 3. the learned predictor --------------------------------------------
 
 
@@ -69,7 +97,7 @@ def fake_table(seed: int = 0) -> hw.LatencyTable:
     table = hw.LatencyTable(measure_missing=False)
     size, c_in = 8, 16
     for width, stride in zip(SPACE.widths, SPACE.strides, strict=True):
-        after = hw._out_size(size, stride)
+        after = out_side(size, stride)
         for k, e in itertools.product(SPACE.kernels, SPACE.expansions):
             table.blocks[hw.BlockSpec(c_in, width, k, e, stride, size)] = rng.uniform(0.05, 0.3)
             table.blocks[hw.BlockSpec(width, width, k, e, 1, after)] = rng.uniform(0.05, 0.3)
@@ -169,17 +197,17 @@ def test_layer_costs_cover_every_convolution_of_the_network():
 
 
 def test_mnasnet_reward_known_values():
-    assert hw.mnasnet_reward(0.9, 10.0, 10.0) == approx(0.9)
-    assert hw.mnasnet_reward(0.9, 5.0, 10.0) == approx(0.9 * 0.5**-0.07)  # faster: a bonus
-    assert hw.mnasnet_reward(0.9, 20.0, 10.0) == approx(0.9 * 2.0**-0.07)
-    assert hw.mnasnet_reward(0.9, 5.0, 10.0, **hw.HARD) == approx(0.9)  # no bonus below
-    assert hw.mnasnet_reward(0.9, 20.0, 10.0, **hw.HARD) == approx(0.45)  # steep above
+    assert mnasnet_reward(0.9, 10.0, 10.0) == approx(0.9)
+    assert mnasnet_reward(0.9, 5.0, 10.0) == approx(0.9 * 0.5**-0.07)  # faster: a bonus
+    assert mnasnet_reward(0.9, 20.0, 10.0) == approx(0.9 * 2.0**-0.07)
+    assert mnasnet_reward(0.9, 5.0, 10.0, **HARD) == approx(0.9)  # no bonus below
+    assert mnasnet_reward(0.9, 20.0, 10.0, **HARD) == approx(0.45)  # steep above
     # Section 3: twice the latency must buy about 5% more accuracy to break even
-    assert hw.mnasnet_reward(0.9 * 2**0.07, 20.0, 10.0) == approx(hw.mnasnet_reward(0.9, 10, 10))
+    assert mnasnet_reward(0.9 * 2**0.07, 20.0, 10.0) == approx(mnasnet_reward(0.9, 10, 10))
     with pytest.raises(ValueError, match="must be positive"):
-        hw.mnasnet_reward(0.9, 0.0, 10.0)
+        mnasnet_reward(0.9, 0.0, 10.0)
     with pytest.raises(ValueError, match="accuracy must be a finite number"):
-        hw.mnasnet_reward(float("nan"), 1.0, 10.0)
+        mnasnet_reward(float("nan"), 1.0, 10.0)
 
 
 def test_mnasnet_objective_tells_the_strategy_the_reward():
@@ -196,7 +224,7 @@ def test_mnasnet_objective_tells_the_strategy_the_reward():
             self.told.append(result.val_acc)
 
     inner = Recorder()
-    objective = hw.MnasNetObjective(inner, target=2.0, **hw.HARD)
+    objective = MnasNetObjective(inner, target=2.0, **HARD)
     for acc, lat in [(0.9, 1.0), (0.95, 4.0)]:
         result = Result("a", acc, acc, 0.1, 1.0, 4, 100, 1000, lat)
         objective.tell(objective.ask(), result)
@@ -211,14 +239,14 @@ def test_expected_latency_and_its_gradient_closed_form():
     torch.manual_seed(0)
     logits = torch.randn(4, 3, requires_grad=True)
     lat = torch.rand(4, 3) + 0.1
-    e = hw.expected_latency(logits, lat)
+    e = proxylessnas.expected_latency(logits, lat)
     p = torch.softmax(logits, dim=-1)
     assert e.item() == approx((p * lat).sum().item())
     e.backward()
     per_block = (p * lat).sum(dim=-1, keepdim=True)
     assert torch.allclose(logits.grad, p * (lat - per_block), atol=1e-6)
     with pytest.raises(ValueError, match="blocks, candidates"):
-        hw.expected_latency(torch.zeros(3), torch.zeros(3))
+        proxylessnas.expected_latency(torch.zeros(3), torch.zeros(3))
 
 
 def test_a_heavy_latency_weight_derives_the_fastest_candidates():
@@ -228,16 +256,18 @@ def test_a_heavy_latency_weight_derives_the_fastest_candidates():
     for width, stride in zip(space.widths, space.strides, strict=True):
         table.blocks[hw.BlockSpec(c_in, width, 3, 3, stride, size)] = 1.0  # k3 slow here
         table.blocks[hw.BlockSpec(c_in, width, 7, 3, stride, size)] = 0.1
-        c_in, size = width, hw._out_size(size, stride)
+        c_in, size = width, out_side(size, stride)
     splits = data.load("digits", seed=0, train_fraction=0.1)
-    out = hw.latency_aware_search(
+    out = proxylessnas.latency_aware_search(
         space, splits, table, [(3, 3), (7, 3)], latency_weight=20.0, epochs=2, seed=0
     )
     assert out["derived"] == [(7, 3)] * 3
     assert out["expected_latency_ms"] < out["uniform_latency_ms"]
     tiny = data.load("digits", seed=0, train_fraction=0.05)
     runs = [
-        hw.latency_aware_search(space, tiny, table, [(3, 3), (7, 3)], 1.0, epochs=1, seed=3)
+        proxylessnas.latency_aware_search(
+            space, tiny, table, [(3, 3), (7, 3)], 1.0, epochs=1, seed=3
+        )
         for _ in range(2)
     ]
     assert np.array_equal(runs[0]["probs"], runs[1]["probs"])  # same seed, same result
@@ -265,7 +295,7 @@ def test_roofline_known_answers():
 def test_pareto_pick_against_brute_force():
     rng = np.random.default_rng(0)
     lat, acc = rng.uniform(1, 10, 60).round(1), rng.uniform(0.5, 1, 60).round(2)
-    out = hw.pareto_pick(lat, acc, limit=4.0)
+    out = pareto_pick(lat, acc, limit=4.0)
     dominated = [
         any(
             (lat[j] <= lat[i] and acc[j] >= acc[i]) and (lat[j] < lat[i] or acc[j] > acc[i])
@@ -279,7 +309,7 @@ def test_pareto_pick_against_brute_force():
     feasible = lat <= 4.0
     assert out["feasible"] == feasible.sum()
     assert acc[out["pick"]] == acc[feasible].max() and lat[out["pick"]] <= 4.0
-    assert hw.pareto_pick(lat, acc, limit=0.5)["pick"] is None
+    assert pareto_pick(lat, acc, limit=0.5)["pick"] is None
 
 
 def test_latency_limit_explorer_reacts_to_the_slider():

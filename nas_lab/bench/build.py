@@ -47,15 +47,16 @@ def build_order(seed: int = 0) -> list[nb201.Cell]:
 
 
 def measure_latency(model: torch.nn.Module, batch: int, recipe: Recipe) -> float:
-    """Median forward latency in milliseconds (torch.utils.benchmark: warm-up, then at least
-    0.2 s of timed runs) at ``recipe.threads`` threads."""
-    from torch.utils.benchmark import Timer
+    """Median forward latency in milliseconds at ``recipe.threads`` threads, in eval mode, on a
+    ``(batch, 1, 8, 8)`` input of zeros, timed by the library's one timer
+    (:func:`nas_lab.hardware.time_forward`) with the benchmark's own protocol:
+    ``torch.utils.benchmark``'s ``blocked_autorange`` (its block-size search is the warm-up, then
+    at least 0.05 s of timed blocks)."""
+    from nas_lab.hardware.timing import time_forward
 
     x = torch.zeros(batch, 1, 8, 8)
     model.eval()
-    with torch.no_grad():
-        timer = Timer("model(x)", globals={"model": model, "x": x}, num_threads=recipe.threads)
-        return timer.blocked_autorange(min_run_time=0.05).median * 1e3
+    return time_forward(model, x, threads=recipe.threads, warmup=0, min_run_time=0.05)
 
 
 def arch_record(cell: nb201.Cell, recipe: Recipe) -> dict:

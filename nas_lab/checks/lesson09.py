@@ -7,6 +7,8 @@ import torch
 
 from nas_lab import hardware
 from nas_lab.checks import close, exercise
+from nas_lab.oneshot import proxylessnas
+from nas_lab.strategies import wrappers
 
 # ---- 09.1: the MnasNet reward ------------------------------------------------------------------
 
@@ -14,7 +16,7 @@ from nas_lab.checks import close, exercise
 def mnasnet_reward(accuracy, latency, target, alpha, beta) -> float:
     """Tan et al. (CVPR 2019), eq. 2: ``ACC * (LAT / T)^w``, ``w = alpha`` if ``LAT <= T`` else
     ``beta``."""
-    return hardware.mnasnet_reward(accuracy, latency, target, alpha, beta)
+    return wrappers.mnasnet_reward(accuracy, latency, target, alpha, beta)
 
 
 def _reward_inputs(rng: np.random.Generator) -> list[tuple]:
@@ -57,7 +59,7 @@ def expected_latency(logits: np.ndarray, latencies: np.ndarray) -> float:
     """Cai, Zhu & Han (ICLR 2019), eq. 4, summed over blocks: ``sum_i sum_j softmax(logits_i)_j
     LAT_ij`` for ``(blocks, candidates)`` arrays."""
     as_tensor = torch.as_tensor
-    return float(hardware.expected_latency(as_tensor(logits), as_tensor(latencies)))
+    return float(proxylessnas.expected_latency(as_tensor(logits), as_tensor(latencies)))
 
 
 def _logit_inputs(rng: np.random.Generator) -> list[tuple]:

@@ -1,4 +1,4 @@
-"""EfficientNet's compound scaling: grow depth, width and resolution together.
+"""EfficientNet's compound scaling: grow depth, width and resolution together (lesson 08).
 
 Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks", ICML 2019.
 A network is scaled by one coefficient ``phi`` (Section 3.3, eq. 3)::
@@ -20,9 +20,8 @@ count to a multiple of 8 (:func:`~nas_lab.spaces.mbconv.make_divisible`). At the
 laptop course the rounding is coarse, and this module always reports the *realised* network and its
 *counted* FLOPs next to the multipliers asked for.
 
-:func:`efficientnet` builds EfficientNet-B0 to B7 from this library's MBConv blocks, and
-:func:`torchvision_config` reads torchvision's own multipliers, so the rules above can be checked
-against the networks torchvision ships (without downloading any weights).
+:mod:`nas_lab.scaling.efficientnet` builds EfficientNet-B0 to B7 from this library's MBConv blocks
+and checks them against torchvision's multipliers (without downloading any weights).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from numbers import Real
 
 import torch
@@ -38,32 +37,11 @@ import torch
 from nas_lab.cost import count_flops, count_params
 from nas_lab.spaces.mbconv import ChainArch, ChainNet, Stage, make_divisible, seeded_init
 
-__all__ = [
-    "PAPER_COEFFICIENTS",
-    "compound_multipliers",
-    "flops_factor",
-    "round_repeats",
-    "scale_arch",
-    "ScaledConfig",
-    "BaseNet",
-    "grid_candidates",
-    "grid_search",
-    "single_dimension_multiplier",
-    "EFFICIENTNET_B0",
-    "efficientnet",
-    "torchvision_config",
-    "efficientnet_table",
-    "matched_configs",
-    "describe_phi",
-    "train_scaled",
-    "scaling_study",
-]
-
 # Section 3.3, step 1: the grid search's result for EfficientNet-B0.
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
 
 
-def _check_multiplier(name: str, value: object, minimum: float = 0.0) -> float:
+def check_multiplier(name: str, value: object, minimum: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if value <= minimum:
@@ -84,7 +62,7 @@ def compound_multipliers(
     if isinstance(phi, bool) or not isinstance(phi, Real) or not math.isfinite(phi):
         raise ValueError(f"phi must be a finite number, got {phi!r}")
     alpha, beta, gamma = (
-        _check_multiplier(n, v) for n, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma))
+        check_multiplier(n, v) for n, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma))
     )
     return alpha**phi, beta**phi, gamma**phi
 
@@ -94,7 +72,7 @@ def flops_factor(depth: float, width: float, resolution: float) -> float:
     FLOPs are proportional to depth, and to the squares of width and resolution). Applied to
     ``(alpha, beta, gamma)`` it is the quantity the constraint holds near 2."""
     depth, width, resolution = (
-        _check_multiplier(n, v)
+        check_multiplier(n, v)
         for n, v in (("depth", depth), ("width", width), ("resolution", resolution))
     )
     return depth * width**2 * resolution**2
@@ -103,13 +81,13 @@ def flops_factor(depth: float, width: float, resolution: float) -> float:
 def round_repeats(repeats: int, depth_mult: float) -> int:
     """A stage's block count after depth scaling: ``ceil(repeats * depth_mult)``, the rule of the
     reference implementation and of torchvision (``MBConvConfig.adjust_depth``)."""
-    depth_mult = _check_multiplier("depth_mult", depth_mult)
+    depth_mult = check_multiplier("depth_mult", depth_mult)
     return int(math.ceil(repeats * depth_mult))
 
 
 def round_resolution(size: int, resolution_mult: float) -> int:
     """The input side after resolution scaling, rounded to the nearest pixel."""
-    return max(1, int(round(size * _check_multiplier("resolution_mult", resolution_mult))))
+    return max(1, int(round(size * check_multiplier("resolution_mult", resolution_mult))))
 
 
 def scale_arch(arch: ChainArch, depth_mult: float) -> ChainArch:
@@ -262,7 +240,7 @@ def grid_candidates(
     """Every ``(alpha, beta, gamma)`` on a grid of ``step`` from 1 to ``max_value`` whose FLOPs
     factor ``alpha beta^2 gamma^2`` is within ``tolerance`` of ``target`` (the constraint of eq. 3,
     alpha, beta, gamma >= 1). Sorted, so the list is the same on every call."""
-    step = _check_multiplier("step", step)
+    step = check_multiplier("step", step)
     count = int(round((max_value - 1.0) / step)) + 1
     grid = [round(1.0 + i * step, 10) for i in range(count)]
     return [
@@ -341,7 +319,7 @@ def single_dimension_multiplier(
     closer."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}, got {dimension!r}")
-    target_flops = _check_multiplier("target_flops", target_flops)
+    target_flops = check_multiplier("target_flops", target_flops)
 
     def flops(m: float) -> int:
         return base.flops(**{dimension: m})
@@ -427,146 +405,6 @@ def scaling_study(
                 "flops": config.flops,
                 "params": base.params(config.depth, config.width, config.resolution),
                 **result,
-            }
-        )
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# EfficientNet-B0 to B7, checked against torchvision
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    """One row of EfficientNet-B0's Table 1: an MBConv stage."""
-
-    expansion: int
-    kernel: int
-    stride: int
-    c_in: int
-    c_out: int
-    repeats: int
-
-
-# Tan & Le, ICML 2019, Table 1 (the same rows as torchvision's ``_efficientnet_conf``). The stem
-# is a stride-2 3x3 convolution to 32 channels; the head a 1x1 convolution to 1280 = 4 x 320.
-EFFICIENTNET_B0 = (
-    StageConfig(1, 3, 1, 32, 16, 1),
-    StageConfig(6, 3, 2, 16, 24, 2),
-    StageConfig(6, 5, 2, 24, 40, 2),
-    StageConfig(6, 3, 2, 40, 80, 3),
-    StageConfig(6, 5, 1, 80, 112, 3),
-    StageConfig(6, 5, 2, 112, 192, 4),
-    StageConfig(6, 3, 1, 192, 320, 1),
-)
-
-VARIANTS = tuple(f"b{i}" for i in range(8))
-
-
-def scale_stages(
-    stages: Sequence[StageConfig], width_mult: float, depth_mult: float
-) -> list[StageConfig]:
-    """EfficientNet's stage table scaled: channels by :func:`make_divisible` of ``c * width``,
-    repeats by :func:`round_repeats`."""
-    return [
-        replace(
-            s,
-            c_in=make_divisible(s.c_in * width_mult),
-            c_out=make_divisible(s.c_out * width_mult),
-            repeats=round_repeats(s.repeats, depth_mult),
-        )
-        for s in stages
-    ]
-
-
-def efficientnet(
-    width_mult: float = 1.0, depth_mult: float = 1.0, num_classes: int = 1000
-) -> ChainNet:
-    """EfficientNet built from this library's MBConv blocks: swish, squeeze-excite with 0.25 of
-    each block's input channels, a stride-2 stem, and the stage table scaled by the multipliers.
-    ``efficientnet(*torchvision_config("b3")[:2])`` has exactly torchvision's B3 parameters.
-    Build it under ``torch.device("meta")`` to count parameters and FLOPs without memory."""
-    stages = scale_stages(EFFICIENTNET_B0, width_mult, depth_mult)
-    arch = ChainArch(
-        tuple(Stage((s.kernel,) * s.repeats, (s.expansion,) * s.repeats) for s in stages)
-    )
-    return ChainNet(
-        arch,
-        [s.c_out for s in stages],
-        [s.stride for s in stages],
-        stem_channels=stages[0].c_in,
-        head_channels=4 * stages[-1].c_out,
-        num_classes=num_classes,
-        in_channels=3,
-        activation="swish",
-        se_ratio=0.25,
-        stem_stride=2,
-    )
-
-
-def torchvision_config(variant: str) -> dict:
-    """What torchvision ships for EfficientNet-``variant`` (``"b0"`` ... ``"b7"``), read from
-    torchvision itself, no weights downloaded: the width and depth multipliers its builder passes
-    (spied on, not copied), the evaluation crop size of its weights' transforms, and its
-    weights' recorded parameter count and GFLOPs (``_ops``, counted as multiply-adds)."""
-    from unittest import mock
-
-    import torchvision.models.efficientnet as tv
-
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    builder = getattr(tv, f"efficientnet_{variant}")
-    weights = getattr(tv, f"EfficientNet_{variant.upper()}_Weights").IMAGENET1K_V1
-    with (
-        mock.patch.object(tv, "_efficientnet_conf", wraps=tv._efficientnet_conf) as spy,
-        torch.device("meta"),
-    ):
-        model = builder(weights=None)
-    kwargs = spy.call_args.kwargs
-    return {
-        "variant": variant,
-        "width_mult": float(kwargs["width_mult"]),
-        "depth_mult": float(kwargs["depth_mult"]),
-        "resolution": int(weights.transforms.keywords["crop_size"]),
-        "params": sum(p.numel() for p in model.parameters()),
-        "meta_params": int(weights.meta["num_params"]),
-        "gmacs": float(weights.meta["_ops"]),
-        "top1": float(weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]),
-    }
-
-
-def implied_phi(multiplier: float, coefficient: float) -> float:
-    """The ``phi`` at which ``coefficient ** phi`` equals ``multiplier``: ``log m / log c``."""
-    return math.log(_check_multiplier("multiplier", multiplier)) / math.log(
-        _check_multiplier("coefficient", coefficient, minimum=1.0)
-    )
-
-
-def efficientnet_table(coefficients: Sequence[float] = PAPER_COEFFICIENTS) -> list[dict]:
-    """B0 to B7: torchvision's multipliers and resolutions, the ``phi`` each one implies under
-    the paper's coefficients, our rebuild's parameters and multiply-adds (counted on the meta
-    device), and the FLOPs growth the rule predicts, ``d w^2 r^2``, against the counted one."""
-    alpha, beta, gamma = coefficients
-    rows, base_macs = [], None
-    for variant in VARIANTS:
-        tv = torchvision_config(variant)
-        with torch.device("meta"):
-            net = efficientnet(tv["width_mult"], tv["depth_mult"])
-        side = tv["resolution"]
-        macs = count_flops(net, (1, 3, side, side)) // 2
-        base_macs = base_macs or macs
-        r = side / 224
-        rows.append(
-            {
-                **tv,
-                "ours_params": count_params(net),
-                "ours_gmacs": macs / 1e9,
-                "phi_depth": implied_phi(tv["depth_mult"], alpha) if tv["depth_mult"] > 1 else 0.0,
-                "phi_width": implied_phi(tv["width_mult"], beta) if tv["width_mult"] > 1 else 0.0,
-                "phi_resolution": implied_phi(r, gamma) if r > 1 else 0.0,
-                "rule_growth": flops_factor(tv["depth_mult"], tv["width_mult"], r),
-                "counted_growth": macs / base_macs,
             }
         )
     return rows

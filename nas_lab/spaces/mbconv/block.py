@@ -1,0 +1,209 @@
+"""The MBConv block: MobileNetV2's inverted residual, its squeeze-and-excitation, and where
+each block of a chain sits.
+
+Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018, Section 3.3
+and Table 1 (the block); Hu, Shen & Sun, "Squeeze-and-Excitation Networks", CVPR 2018 (the SE
+module MnasNet and EfficientNet add); ``block_slots`` is the one place the course works out a
+chain's geometry (Table 2's rule: the first block of a stage strides and changes width).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+
+import torch
+from torch import nn
+
+# The activations of the family: ReLU6 (MobileNetV2, Sandler et al., CVPR 2018), hard-swish
+# x * ReLU6(x + 3) / 6 (MobileNetV3, Howard et al., ICCV 2019, Section 5.2) and swish x * sigmoid(x)
+# (Ramachandran, Zoph & Le, 2017; used by EfficientNet, Tan & Le, ICML 2019).
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu6": nn.ReLU6,
+    "hswish": nn.Hardswish,
+    "swish": nn.SiLU,
+}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name](inplace=True)
+
+
+def _conv_bn(
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    act: bool = True,
+    activation: str = "relu6",
+) -> nn.Sequential:
+    """Conv (no bias: BatchNorm's shift replaces it) -> BatchNorm -> optional activation."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
+    if act:
+        layers.append(_activation(activation))
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu, Shen & Sun, CVPR 2018, Section 3): pool each channel to one
+    number (squeeze), pass the vector through a bottleneck of two 1x1 convolutions ending in a
+    sigmoid (excitation), and rescale the channels by the result. MnasNet, MobileNetV3 and
+    EfficientNet put it after the depthwise convolution of the MBConv block."""
+
+    def __init__(self, channels: int, squeeze: int, activation: str = "relu6") -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, squeeze, 1)
+        self.act = _activation(activation)
+        self.expand = nn.Conv2d(squeeze, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.expand(self.act(self.reduce(scale))))
+
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_kernel(name: str, value: object) -> int:
+    kernel = _check_int(name, value)
+    if kernel % 2 == 0:
+        raise ValueError(f"{name} must be odd (3, 5, 7, ...) for 'same' padding, got {kernel}")
+    return kernel
+
+
+class MBConvBlock(nn.Module):
+    """MobileNetV2's inverted residual block (Sandler et al., CVPR 2018, Table 1).
+
+    ``1x1 expand (c_in -> e * c_in) -> depthwise k x k (stride s) -> 1x1 project (-> c_out)``,
+    with BatchNorm after each convolution and ReLU6 after the first two. The projection has no
+    activation: the paper's linear bottleneck (Section 3.2), because a ReLU in the narrow
+    representation destroys information. With ``expansion == 1`` the expand convolution would be
+    an identity-sized 1x1, so it is left out (as in the paper's first bottleneck).
+
+    The residual ``x + block(x)`` is used exactly when ``stride == 1 and c_in == c_out``, the only
+    case where the shapes agree.
+
+    The MobileNetV3 / EfficientNet variants of the block differ in two options: ``activation``
+    (``"relu6"``, ``"hswish"`` or ``"swish"``, see ``ACTIVATIONS``) and ``se_ratio``: when
+    positive, a :class:`SqueezeExcite` with ``max(1, int(c_in * se_ratio))`` squeeze channels
+    follows the depthwise convolution (EfficientNet uses 0.25 of the block's *input* channels).
+    """
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        expansion: int,
+        stride: int,
+        activation: str = "relu6",
+        se_ratio: float = 0.0,
+    ) -> None:
+        super().__init__()
+        c_in, c_out = _check_int("c_in", c_in), _check_int("c_out", c_out)
+        kernel, expansion = _check_kernel("kernel", kernel), _check_int("expansion", expansion)
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+        se_ratio = _check_se_ratio(se_ratio)
+        hidden = c_in * expansion
+        self.c_in, self.c_out, self.hidden = c_in, c_out, hidden
+        self.kernel, self.expansion, self.stride = kernel, expansion, stride
+        self.activation, self.se_ratio = activation, se_ratio
+        self.expand = _conv_bn(c_in, hidden, 1, activation=activation) if expansion != 1 else None
+        self.depthwise = _conv_bn(hidden, hidden, kernel, stride, hidden, activation=activation)
+        squeeze = max(1, int(c_in * se_ratio))
+        self.se = SqueezeExcite(hidden, squeeze, activation) if se_ratio > 0 else None
+        self.project = _conv_bn(hidden, c_out, 1, act=False)  # linear bottleneck
+        self.use_residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.expand(x) if self.expand is not None else x
+        out = self.depthwise(out)
+        if self.se is not None:
+            out = self.se(out)
+        out = self.project(out)
+        return x + out if self.use_residual else out
+
+    def extra_repr(self) -> str:
+        extra = f", activation={self.activation}" if self.activation != "relu6" else ""
+        extra += f", se_ratio={self.se_ratio}" if self.se_ratio else ""
+        return (
+            f"c_in={self.c_in}, c_out={self.c_out}, kernel={self.kernel}, "
+            f"expansion={self.expansion}, stride={self.stride}, residual={self.use_residual}"
+            + extra
+        )
+
+
+def _check_se_ratio(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(
+            f"se_ratio must be a number in [0, 1] (0: no squeeze-excite), got {value!r}"
+        )
+    return float(value)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to the nearest multiple of ``divisor`` (at least ``divisor``), going
+    one step up if rounding lost more than 10%.
+
+    This is the ``_make_divisible`` rule of MobileNetV2's reference code (TensorFlow
+    ``models/research/slim/nets/mobilenet``), used by every MobileNet/EfficientNet width
+    multiplier: hardware prefers channel counts that are multiples of 8. Examples:
+    ``make_divisible(8.0) == 8``, ``make_divisible(12.0) == 16``, ``make_divisible(18.0) == 24``
+    (16 would lose 11%), ``make_divisible(44.8) == 48``.
+    """
+    if value <= 0:
+        raise ValueError(f"a channel count must be positive, got {value}")
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def out_side(side: int, stride: int) -> int:
+    """Side of a feature map after a 'same'-padded convolution of this stride."""
+    return (side + stride - 1) // stride
+
+
+@dataclass(frozen=True)
+class BlockSlot:
+    """Where one block of a chain sits: its stage, its place in the stage, its channels in and
+    out, its stride and the side of the feature map it reads."""
+
+    stage: int
+    index: int
+    c_in: int
+    c_out: int
+    stride: int
+    side: int
+
+
+def block_slots(
+    c_in: int, widths: Sequence[int], strides: Sequence[int], depths: Sequence[int], side: int = 8
+) -> list[BlockSlot]:
+    """The geometry of every block of a chain, stage by stage: the first block of a stage takes
+    the stage's stride and width, the others keep both (MobileNetV2's rule, Sandler et al., CVPR
+    2018, Table 2). The one place the course works this out: networks, supernets and latency
+    tables all read it from here."""
+    if not len(widths) == len(strides) == len(depths):
+        raise ValueError(
+            f"need one width, stride and depth per stage: {len(widths)} widths, "
+            f"{len(strides)} strides, {len(depths)} depths"
+        )
+    slots = []
+    for stage, (width, stride, depth) in enumerate(zip(widths, strides, depths, strict=True)):
+        for index in range(depth):
+            s = stride if index == 0 else 1
+            slots.append(BlockSlot(stage, index, c_in, width, s, side))
+            c_in, side = width, out_side(side, s)
+    return slots
