@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from nas_lab import grade
+from nas_lab import grading
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def main() -> None:
         submissions(args.lesson, args.submissions, folder)
         for workers in args.workers:
             start = time.perf_counter()
-            reports = grade.grade(
+            reports = grading.grade(
                 args.lesson,
                 [folder],
                 Path(temp) / f"out{workers}",

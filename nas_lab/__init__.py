@@ -3,14 +3,14 @@
 The library is arranged by kind, in layers that import only downwards:
 
 1. foundations: ``spaces/`` (search spaces: NAS-Bench-201 cells, MBConv chains, macro nets),
-   ``data``, ``train``, ``cost``, ``device``, ``pareto``, ``datafiles``;
+   ``data``, ``train``, ``cost``, ``device``, ``pareto``, ``datafiles``, ``arguments``;
 2. evaluators: ``bench/`` (the tabular benchmark and its simulated clock), ``hardware/``
    (latency measured, tabled, predicted, modelled), ``proxies/`` (zero-cost scores);
 3. search methods: ``strategies/`` (ask-and-tell on a table: random search, evolution, NSGA-II,
    REINFORCE, BO, BANANAS, and wrappers that change what a strategy is told) and ``oneshot/``
    (shared weights: DARTS, GDAS, PC-DARTS, ENAS, SPOS, ProxylessNAS, Once-for-All);
 4. lesson modules, which only combine the layers below: ``first_search``, ``estimation``,
-   ``scaling``, ``capstone``, ``compare``;
+   ``scaling/``, ``warmstart``, ``capstone``, ``compare``;
 5. course machinery, apart from the methods: ``checks/`` (exercises), ``grading/``
    (``nas-lab grade``), ``lessons`` (student notebooks from the masters), ``widgets``,
    ``notebook`` (a lesson's first cell), ``cli``.

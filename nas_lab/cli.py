@@ -209,10 +209,10 @@ def add_grade(verbs: Verbs) -> None:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from nas_lab import grade
+    from nas_lab import grading
 
     try:
-        reports = grade.grade(
+        reports = grading.grade(
             args.lesson,
             args.submissions,
             args.out,
@@ -222,7 +222,7 @@ def _grade(args: argparse.Namespace) -> int:
             memory_gib=args.memory,
             progress=True,
         )
-    except (grade.GradeError, OSError) as error:
+    except (grading.GradeError, OSError) as error:
         return fail("grade", error)
     print(f"graded {len(reports)} submission(s): {args.out}/grades.csv")
     return 0

@@ -25,12 +25,13 @@ import itertools
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
+from nas_lab.arguments import is_int
 from nas_lab.bench import Benchmark, BudgetExhausted, SimulatedClock
 from nas_lab.spaces import as_rng
 
@@ -122,13 +123,9 @@ def _start(
     return clock, (bench.archs[i] for i in rng.permutation(len(bench)))
 
 
-def _is_int(x: object) -> bool:
-    return isinstance(x, Integral) and not isinstance(x, bool)
-
-
 def _check_epoch(bench: Benchmark, epoch: int, name: str, top: int | None = None) -> int:
     top = bench.epochs if top is None else top
-    if not (_is_int(epoch) and 1 <= epoch <= top):
+    if not (is_int(epoch) and 1 <= epoch <= top):
         raise ValueError(f"{name} must be an integer epoch between 1 and {top}, got {epoch!r}")
     return int(epoch)
 
@@ -158,9 +155,9 @@ def random_search(
 def epoch_ladder(eta: int, min_epoch: int, max_epoch: int) -> list[int]:
     """The rung epochs r_i = min_epoch * eta**i, the last one capped at ``max_epoch`` (so the
     top rung is always full training, even when max_epoch / min_epoch is not a power of eta)."""
-    if not (_is_int(eta) and eta >= 2):
+    if not (is_int(eta) and eta >= 2):
         raise ValueError(f"eta must be an integer >= 2 (keep 1/eta per rung), got {eta!r}")
-    if not (_is_int(min_epoch) and 1 <= min_epoch <= max_epoch):
+    if not (is_int(min_epoch) and 1 <= min_epoch <= max_epoch):
         raise ValueError(
             f"min_epoch must be an integer between 1 and {max_epoch}, got {min_epoch!r}"
         )
@@ -173,7 +170,7 @@ def epoch_ladder(eta: int, min_epoch: int, max_epoch: int) -> list[int]:
 def rungs(n: int, eta: int, min_epoch: int, max_epoch: int) -> list[tuple[int, int]]:
     """Successive halving's schedule, as (architectures, epochs) per rung: n_i = floor(n eta^-i)
     trained to r_i epochs (Li et al., JMLR 2018, Algorithm 1, the inner loop), at least one."""
-    if not (_is_int(n) and n >= 1):
+    if not (is_int(n) and n >= 1):
         raise ValueError(f"n (architectures in the first rung) must be an integer >= 1, got {n!r}")
     ladder = epoch_ladder(eta, min_epoch, max_epoch)
     return [(max(1, int(n) // int(eta) ** i), epoch) for i, epoch in enumerate(ladder)]
@@ -386,7 +383,7 @@ def compare(
     range(count). The grid defaults to 101 times from 0 to the budget."""
     if not (isinstance(budget, Real) and budget > 0):
         raise ValueError(f"compare needs a positive budget in simulated seconds, got {budget!r}")
-    seeds = list(range(seeds)) if _is_int(seeds) else list(seeds)
+    seeds = list(range(seeds)) if is_int(seeds) else list(seeds)
     grid = np.linspace(0.0, budget, 101) if grid is None else grid
     bar = tqdm(total=len(strategies) * len(seeds), desc="searches", disable=not progress)
     curves = {}

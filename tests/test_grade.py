@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nas_lab import cli, grade
+from nas_lab import cli, grading
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted(p.name.split("_")[0] for p in (ROOT / "solutions").glob("[0-9]*.ipynb"))
@@ -108,7 +108,7 @@ def _suite(out: Path) -> dict[str, object]:
         ),
         "patches_grader": _with(
             stub,
-            "import nas_lab.grade_runner as runner\n"
+            "import nas_lab.grading.runner as runner\n"
             "runner.answer_outputs = lambda *a: [{'ok': True, 'value': 42}] * 10\n"
             "runner.to_plain = lambda value: 42",
         ),
@@ -285,7 +285,7 @@ def test_feedback_files_hold_points_and_reasons_without_grader_tracebacks(batch)
     assert set(report["exercises"][0]) == {"exercise", "points", "max_points", "passed", "reason"}
     for path in out.glob("*.md"):
         text = path.read_text()
-        assert "Traceback" not in text and "nas_lab/grade" not in text
+        assert "Traceback" not in text and "nas_lab/grading" not in text
     md = (out / "solved.md").read_text()
     assert "**7 of 7 points**" in md and "| 00.3 | 2 / 2 | yes |" in md
 
@@ -294,7 +294,7 @@ def test_feedback_files_hold_points_and_reasons_without_grader_tracebacks(batch)
 def test_solution_gets_full_marks_and_the_lesson_zero(lesson, tmp_path):
     master = next((ROOT / "solutions").glob(f"{lesson}_*.ipynb"))
     student = ROOT / "lessons" / master.name
-    reports = grade.grade(lesson, [master, student], tmp_path, workers=2)
+    reports = grading.grade(lesson, [master, student], tmp_path, workers=2)
     solved, untouched = reports
     assert solved.total == solved.max_points > 0, solved.to_markdown()
     assert untouched.total == 0, untouched.to_markdown()
@@ -309,8 +309,8 @@ def test_an_unknown_lesson_lists_the_lessons(tmp_path, capsys):
 def test_a_private_check_must_name_the_exercise_it_extends(tmp_path):
     checks = tmp_path / "checks.py"
     checks.write_text(PRIVATE_CHECKS.replace('"00.1-hidden"', '"hidden"'))
-    with pytest.raises(grade.GradeError, match="e.g. '01.2-hidden'"):
-        grade.load_private_checks(checks)
+    with pytest.raises(grading.GradeError, match="e.g. '01.2-hidden'"):
+        grading.load_private_checks(checks)
 
 
 def test_only_the_cells_the_answers_need_run_first():
@@ -320,4 +320,4 @@ def test_only_the_cells_the_answers_need_run_first():
         (3, "def answer(x):\n    y = x * SCALE\n    return np.sum(y)"),
         (4, "check('00.1', answer)"),
     ]
-    assert [i for i, _ in grade.needed_cells(cells, ["answer"])] == [1, 3]
+    assert [i for i, _ in grading.needed_cells(cells, ["answer"])] == [1, 3]

@@ -9,6 +9,9 @@ grader can run the first in a sandboxed child process and the others in its own:
   lists, arrays); by default ``answer(*args)``;
 - ``compare(expected, got)``: ``None`` when they agree, else the reason, in words.
 
+:func:`verdict` is the one place that runs the reference and decides, for ``check`` here and for
+``nas-lab grade`` (:mod:`nas_lab.grading`) alike.
+
 In a notebook ``check("01.2", my_function)`` prints a verdict and never raises, so an unsolved
 lesson runs top to bottom. ``NAS_LAB_STRICT=1`` (set when CI runs the solutions) makes a failed
 check raise :class:`CheckFailed` instead.
@@ -21,7 +24,7 @@ import importlib
 import os
 import pkgutil
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,21 +202,40 @@ def compare_safely(ex: Exercise, expected: Any, got: Any) -> Reason:
         return f"the answer has the wrong form ({type(err).__name__}: {err}); got {show(got)}"
 
 
+def verdict(
+    ex: Exercise,
+    cases: list[tuple],
+    outcomes: Iterable[tuple[bool, Any]],
+    *,
+    as_sent: Callable[[Any], Any] | None = None,
+) -> tuple[bool, str]:
+    """The one verdict on an answer: ``(True, the praise)`` or ``(False, the reason)``.
+
+    ``outcomes`` holds, case by case, ``(True, the answer's output)`` or ``(False, why it could not
+    run)``. It is read one case at a time, so that :func:`evaluate` runs the answer on an input
+    just before the reference does; the first failure decides. The grader passes the outputs its
+    child process reported, which crossed a JSON pipe, and ``as_sent``: the same conversion, for
+    the reference's output. A comparison that breaks is then "an output of the wrong form"."""
+    for args, (ran, got) in zip(cases, outcomes, strict=False):
+        if not ran:
+            return False, got
+        if as_sent is None:
+            reason = compare_safely(ex, ex.call(ex.reference, copy.deepcopy(args)), got)
+        else:
+            try:
+                reason = ex.compare(as_sent(ex.call(ex.reference, copy.deepcopy(args))), got)
+            except Exception as err:  # noqa: BLE001  an output of the wrong shape breaks `compare`
+                reason = f"an output of the wrong form ({type(err).__name__}: {err})"
+        if reason is not None:
+            return False, f"on input ({ex.describe(args)}): {reason}"
+    return True, f"{ex.title}: right on {len(cases)} fresh random inputs"
+
+
 def evaluate(ex: Exercise, answer: Any, seed: int) -> CheckResult:
     """Compare ``answer`` with the reference on the inputs drawn from ``seed``; never raises."""
-
-    def verdict(passed: bool, reason: str) -> CheckResult:
-        return CheckResult(ex.id, passed, ex.points if passed else 0, ex.points, reason)
-
     cases = ex.inputs(np.random.default_rng(seed))
-    for args in cases:
-        ran, got = run_answer(ex, answer, args)
-        if not ran:
-            return verdict(False, got)
-        reason = compare_safely(ex, ex.call(ex.reference, copy.deepcopy(args)), got)
-        if reason is not None:
-            return verdict(False, f"on input ({ex.describe(args)}): {reason}")
-    return verdict(True, f"{ex.title}: right on {len(cases)} fresh random inputs")
+    passed, reason = verdict(ex, cases, (run_answer(ex, answer, args) for args in cases))
+    return CheckResult(ex.id, passed, ex.points if passed else 0, ex.points, reason)
 
 
 def strict_mode() -> bool:
@@ -251,4 +273,5 @@ __all__ = [
     "get",
     "load_all",
     "loss_value",
+    "verdict",
 ]

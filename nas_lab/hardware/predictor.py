@@ -8,13 +8,12 @@ far any predictor is from the measurements.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 
+from nas_lab.arguments import is_real
 from nas_lab.hardware.timing import measure_latency
 
 __all__ = [
@@ -23,10 +22,6 @@ __all__ = [
     "prediction_errors",
     "measure_networks",
 ]
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def block_features(space, arch) -> np.ndarray:
@@ -68,7 +63,7 @@ class LearnedLatencyPredictor:
                 "fit needs a 2-D feature matrix with one row per measured latency (at least 2); "
                 f"got features {x.shape} and {y.shape} latencies"
             )
-        if not _is_real(self.ridge) or self.ridge < 0:
+        if not is_real(self.ridge) or self.ridge < 0:
             raise ValueError(f"ridge must be a number >= 0, got {self.ridge!r}")
         x_mean, y_mean = x.mean(axis=0), y.mean()
         xc = x - x_mean

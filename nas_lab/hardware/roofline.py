@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from nas_lab.hardware.timing import check_positive_int, measure_latency
+from nas_lab.arguments import check_int
+from nas_lab.hardware.timing import measure_latency
 from nas_lab.spaces.mbconv import out_side
 
 __all__ = [
@@ -50,7 +51,7 @@ def conv_cost(
     output value where a dense one does ``c_in k^2``, for about the same bytes: its intensity is
     ``c_in`` times lower."""
     for name, value in (("c_in", c_in), ("c_out", c_out), ("kernel", kernel), ("side", side)):
-        check_positive_int(name, value)
+        check_int(name, value)
     if c_in % groups or c_out % groups:
         raise ValueError(f"groups={groups} must divide c_in={c_in} and c_out={c_out}")
     out = out_side(side, stride)

@@ -23,12 +23,12 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
+from nas_lab.arguments import check_int
 from nas_lab.device import model_device
 
 __all__ = [
     "MIN_BLOCK_SECONDS",
     "CLOCKS",
-    "check_positive_int",
     "torch_threads",
     "time_forward",
     "measure_latency",
@@ -37,21 +37,13 @@ __all__ = [
 MIN_BLOCK_SECONDS = 1e-3  # one timed block lasts at least this long (see measure_latency)
 
 
-def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` as an int, or a ValueError that names it when it is not an integer >= ``minimum``
-    (the counts of this package: threads, warm-up calls, repeats, channels, kernel, side)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 @contextlib.contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
     """Run the body with ``threads`` intra-op CPU threads, then restore the previous count.
 
     A latency is only meaningful with its thread count: the same network on 1 and on 4 threads
     can differ several-fold, and tiny networks often run *faster* on one thread."""
-    threads = check_positive_int("threads", threads)
+    threads = check_int("threads", threads)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -112,9 +104,9 @@ def time_forward(
     the odd block slowed down by another process."""
     from torch.utils.benchmark import Timer
 
-    threads = check_positive_int("threads", threads)
-    warmup = check_positive_int("warmup", warmup, minimum=0)
-    repeats = check_positive_int("repeats", repeats)
+    threads = check_int("threads", threads)
+    warmup = check_int("warmup", warmup, minimum=0)
+    repeats = check_int("repeats", repeats)
     if min_run_time is not None and (
         isinstance(min_run_time, bool) or not isinstance(min_run_time, Real) or not min_run_time > 0
     ):
@@ -169,9 +161,9 @@ def measure_latency(
             "input_shape must be positive integers with the batch dimension first, "
             f"e.g. (1, 1, 8, 8); got {tuple(input_shape)!r}"
         )
-    threads = check_positive_int("threads", threads)
-    warmup = check_positive_int("warmup", warmup, minimum=0)
-    repeats = check_positive_int("repeats", repeats)
+    threads = check_int("threads", threads)
+    warmup = check_int("warmup", warmup, minimum=0)
+    repeats = check_int("repeats", repeats)
     target = torch.device(device) if device is not None else model_device(model)
     if target.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for, but no GPU is visible; use device='cpu'")

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas_lab.arguments import positive_int
 from nas_lab.spaces import as_rng
 
 __all__ = ["MACRO_OPS", "MacroArch", "MacroNet", "MacroSpace", "macro_op"]
@@ -205,12 +206,6 @@ class MacroNet(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class MacroSpace:
     """``num_layers`` layers, each an operation from ``ops`` plus skips from any earlier layers."""
 
@@ -222,10 +217,10 @@ class MacroSpace:
         num_classes: int = 10,
         in_channels: int = 1,
     ) -> None:
-        self.num_layers = _positive_int("num_layers", num_layers)
-        self.channels = _positive_int("channels", channels)
-        self.num_classes = _positive_int("num_classes", num_classes)
-        self.in_channels = _positive_int("in_channels", in_channels)
+        self.num_layers = positive_int("num_layers", num_layers)
+        self.channels = positive_int("channels", channels)
+        self.num_classes = positive_int("num_classes", num_classes)
+        self.in_channels = positive_int("in_channels", in_channels)
         self.ops = tuple(ops)
         unknown = [op for op in self.ops if op not in MACRO_OPS]
         if unknown or not self.ops or len(set(self.ops)) != len(self.ops):

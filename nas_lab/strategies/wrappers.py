@@ -12,10 +12,9 @@ touching the strategy. Any strategy of :mod:`nas_lab.strategies` goes inside any
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
-from numbers import Real
 
+from nas_lab.arguments import is_real
 from nas_lab.bench import Result
 from nas_lab.spaces import nb201
 from nas_lab.strategies.evolution import RegularizedEvolution
@@ -57,10 +56,6 @@ class Filtered:
         self.strategy.tell(cell, result)
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def mnasnet_reward(
     accuracy: float, latency: float, target: float, alpha: float = -0.07, beta: float = -0.07
 ) -> float:
@@ -72,7 +67,7 @@ def mnasnet_reward(
     hard constraint of eq. 1 is ``alpha = 0, beta = -1``: no reward for being faster than the
     target, a steep penalty above it."""
     for name, value in (("accuracy", accuracy), ("latency", latency), ("target", target)):
-        if not _is_real(value):
+        if not is_real(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
     if latency <= 0 or target <= 0:
         raise ValueError(f"latency and target must be positive (ms), got {latency!r}, {target!r}")
@@ -90,7 +85,7 @@ class MnasNetObjective(Constrained):
     measured stays in ``history``."""
 
     def __init__(self, strategy, target: float, alpha: float = -0.07, beta: float = -0.07):
-        if not _is_real(target) or target <= 0:
+        if not is_real(target) or target <= 0:
             raise ValueError(f"target must be a positive latency in ms, got {target!r}")
         super().__init__(strategy, self._reward)
         self.target, self.alpha, self.beta = target, alpha, beta

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral
 
 import torch
 from torch import nn
+
+from nas_lab.arguments import check_int
 
 # The activations of the family: ReLU6 (MobileNetV2, Sandler et al., CVPR 2018), hard-swish
 # x * ReLU6(x + 3) / 6 (MobileNetV3, Howard et al., ICCV 2019, Section 5.2) and swish x * sigmoid(x)
@@ -68,14 +69,8 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(self.expand(self.act(self.reduce(scale))))
 
 
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_kernel(name: str, value: object) -> int:
-    kernel = _check_int(name, value)
+    kernel = check_int(name, value)
     if kernel % 2 == 0:
         raise ValueError(f"{name} must be odd (3, 5, 7, ...) for 'same' padding, got {kernel}")
     return kernel
@@ -110,8 +105,8 @@ class MBConvBlock(nn.Module):
         se_ratio: float = 0.0,
     ) -> None:
         super().__init__()
-        c_in, c_out = _check_int("c_in", c_in), _check_int("c_out", c_out)
-        kernel, expansion = _check_kernel("kernel", kernel), _check_int("expansion", expansion)
+        c_in, c_out = check_int("c_in", c_in), check_int("c_out", c_out)
+        kernel, expansion = _check_kernel("kernel", kernel), check_int("expansion", expansion)
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
         se_ratio = _check_se_ratio(se_ratio)

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas_lab.arguments import check_int
 from nas_lab.spaces.mbconv.block import (
     MBConvBlock,
-    _check_int,
     _check_kernel,
     _conv_bn,
     block_slots,
@@ -39,7 +39,7 @@ class Stage:
             if isinstance(getattr(self, name), (str, Integral)):
                 raise ValueError(f"Stage.{name} must be a tuple of integers, one per block")
         kernels = tuple(_check_kernel(f"kernels[{i}]", k) for i, k in enumerate(self.kernels))
-        expansions = tuple(_check_int(f"expansions[{i}]", e) for i, e in enumerate(self.expansions))
+        expansions = tuple(check_int(f"expansions[{i}]", e) for i, e in enumerate(self.expansions))
         if len(kernels) != len(expansions):
             raise ValueError(
                 f"a stage needs one expansion per kernel: got {len(kernels)} kernels "
@@ -144,7 +144,7 @@ class ChainNet(nn.Module):
                 f"{len(widths)} widths, {len(strides)} strides"
             )
         if resolution is not None:
-            _check_int("resolution", resolution)
+            check_int("resolution", resolution)
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
         self.arch, self.in_channels, self.resolution = arch, in_channels, resolution

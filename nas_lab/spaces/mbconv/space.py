@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas_lab.arguments import check_int
 from nas_lab.spaces import as_rng
 from nas_lab.spaces.mbconv.block import (
     _activation,
-    _check_int,
     _check_kernel,
     _check_se_ratio,
     make_divisible,
@@ -36,7 +36,7 @@ def seeded_init(seed: int | None, make: Callable[[], nn.Module]) -> nn.Module:
 
 
 def _check_choices(
-    name: str, values: Sequence[int], check: Callable[[str, object], int] = _check_int
+    name: str, values: Sequence[int], check: Callable[[str, object], int] = check_int
 ) -> tuple[int, ...]:
     values = tuple(check(f"{name}[{i}]", v) for i, v in enumerate(values))
     if not values or len(set(values)) != len(values):
@@ -71,7 +71,7 @@ class ChainSpace:
         self.kernels = _check_choices("kernels", kernels, _check_kernel)
         self.expansions = _check_choices("expansions", expansions)
         self.depths = _check_choices("depths", depths)
-        self.widths = tuple(_check_int(f"widths[{i}]", w) for i, w in enumerate(widths))
+        self.widths = tuple(check_int(f"widths[{i}]", w) for i, w in enumerate(widths))
         self.strides = tuple(strides)
         if not self.widths or len(self.widths) != len(self.strides):
             raise ValueError(
@@ -81,10 +81,10 @@ class ChainSpace:
         for i, stride in enumerate(self.strides):
             if stride not in (1, 2):
                 raise ValueError(f"strides[{i}] must be 1 or 2, got {stride!r}")
-        self.stem_channels = _check_int("stem_channels", stem_channels)
-        self.head_channels = _check_int("head_channels", head_channels)
-        self.num_classes = _check_int("num_classes", num_classes)
-        self.in_channels = _check_int("in_channels", in_channels)
+        self.stem_channels = check_int("stem_channels", stem_channels)
+        self.head_channels = check_int("head_channels", head_channels)
+        self.num_classes = check_int("num_classes", num_classes)
+        self.in_channels = check_int("in_channels", in_channels)
         _activation(activation)  # fail now, with the list of choices, not at build time
         self.activation, self.se_ratio = activation, _check_se_ratio(se_ratio)
         if stem_stride not in (1, 2):

@@ -1,6 +1,6 @@
 """The grader's child process: run one submission's code, call its answers, report plain data.
 
-``nas-lab grade`` (:mod:`nas_lab.grade`) starts ``python -m nas_lab.grade_runner`` once per
+``nas-lab grade`` (:mod:`nas_lab.grading`) starts ``python -m nas_lab.grading.runner`` once per
 submission, in an empty temporary folder. Everything here runs next to the student's code, so
 nothing here is trusted: the child only *reports* what the answers returned, and the parent draws
 the inputs, computes the reference and decides. The protocol:
