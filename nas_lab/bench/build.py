@@ -46,7 +46,7 @@ def build_order(seed: int = 0) -> list[nb201.Cell]:
 # ---------------------------------------------------------------------------------------------
 
 
-def measure_latency(model: torch.nn.Module, batch: int, recipe: Recipe) -> float:
+def recipe_latency(model: torch.nn.Module, batch: int, recipe: Recipe) -> float:
     """Median forward latency in milliseconds at ``recipe.threads`` threads, in eval mode, on a
     ``(batch, 1, 8, 8)`` input of zeros, timed by the library's one timer
     (:func:`nas_lab.hardware.time_forward`) with the benchmark's own protocol:
@@ -69,10 +69,8 @@ def arch_record(cell: nb201.Cell, recipe: Recipe) -> dict:
         "arch": str(cell),
         "params": params,
         "flops": flops,
-        "latency_ms_batch1": round(measure_latency(net, 1, recipe), 5),
-        "latency_ms_train_batch": round(
-            measure_latency(net, recipe.latency_train_batch, recipe), 5
-        ),
+        "latency_ms_batch1": round(recipe_latency(net, 1, recipe), 5),
+        "latency_ms_train_batch": round(recipe_latency(net, recipe.latency_train_batch, recipe), 5),
     }
 
 

@@ -4,7 +4,7 @@
 ``torch.utils.benchmark`` (warm-up calls first, a fixed thread count, blocks of calls long enough
 that the clock's own cost vanishes, the GPU synchronised before each clock read).
 :func:`time_forward` is the timer under it, for a model and an input as they stand; the benchmark
-builder (:func:`nas_lab.bench.build.measure_latency`) times its records with it too.
+builder (:func:`nas_lab.bench.build.recipe_latency`) times its records with it too.
 
 ``clock="cpu"`` (everywhere a latency is measured) times CPU time instead of wall time, for
 machines shared with other jobs.

@@ -1,6 +1,7 @@
-"""One-shot NAS: search the NAS-Bench-201 cell on a supernet instead of training every cell.
+"""One-shot NAS: search on a supernet whose weights every candidate shares, instead of training
+every candidate.
 
-One module per method, each reading like its paper:
+On the NAS-Bench-201 cell (lessons 06-07), one module per method, each reading like its paper:
 
 - ``supernet``: the supernet (mixed edges, single paths, partial channels) and what every
   search shares (data halves, discretisation, subnet accuracy, timing, peak memory);
@@ -10,6 +11,11 @@ One module per method, each reading like its paper:
 - ``enas``: ENAS (Pham et al., ICML 2018), a REINFORCE controller over shared weights;
 - ``spos``: SPOS (Guo et al., ECCV 2020), uniform single-path training, then evolution; and the
   weight-sharing estimate of many architectures (``spos.weight_sharing_ranking``).
+
+On the MBConv chain space (lessons 09-10): ``proxylessnas`` (Cai, Zhu & Han, ICLR 2019, binarized
+paths with a differentiable latency loss) and the package ``ofa`` (Once-for-All, Cai et al., ICLR
+2020: an elastic supernet trained by progressive shrinking). Import them as modules:
+``from nas_lab.oneshot import ofa, proxylessnas``; ``METHODS`` holds the cell searches only.
 
 Every search takes a seed and ``fast``, shows a progress bar, prints its wall time and returns
 an ``nb201.Cell`` that the benchmark can look up: ``bench.load().query(cell)``.

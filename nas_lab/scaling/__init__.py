@@ -14,12 +14,6 @@ so the constraint makes every step of ``phi`` double the FLOPs: ``(alpha beta^2 
 ``alpha, beta, gamma`` on the small base network; *step 2*, keep them and scale to larger ``phi``.
 The paper finds ``alpha = 1.2, beta = 1.1, gamma = 1.15`` for EfficientNet-B0.
 
-Real networks have integer layers, channels and pixels, so a multiplier is rounded before it is
-used, as in the reference code and in torchvision: a stage's block count by ``ceil`` and a channel
-count to a multiple of 8 (:func:`~nas_lab.spaces.mbconv.make_divisible`). At the small sizes of a
-laptop course the rounding is coarse, and this module always reports the *realised* network and its
-*counted* FLOPs next to the multipliers asked for.
-
 The package: :mod:`~nas_lab.scaling.compound` (the rule, a base network of the course, the grid
 search, the single-dimension baselines and the training study) and
 :mod:`~nas_lab.scaling.efficientnet`, which builds EfficientNet-B0 to B7 from this library's

@@ -1,27 +1,13 @@
-"""EfficientNet's compound scaling: grow depth, width and resolution together (lesson 08).
-
-Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks", ICML 2019.
-A network is scaled by one coefficient ``phi`` (Section 3.3, eq. 3)::
-
-    depth      d = alpha ** phi
-    width      w = beta  ** phi
-    resolution r = gamma ** phi
-    subject to alpha * beta**2 * gamma**2 ~ 2,   alpha, beta, gamma >= 1
-
-A convolution's FLOPs grow linearly with depth and with the square of width and of resolution,
-so the constraint makes every step of ``phi`` double the FLOPs: ``(alpha beta^2 gamma^2)^phi ~
-2^phi``. The recipe (Section 3.3): *step 1*, fix ``phi = 1`` (twice the resources) and grid-search
-``alpha, beta, gamma`` on the small base network; *step 2*, keep them and scale to larger ``phi``.
-The paper finds ``alpha = 1.2, beta = 1.1, gamma = 1.15`` for EfficientNet-B0.
+"""The compound rule of EfficientNet (Tan & Le, ICML 2019, Section 3.3, eq. 3), applied to a
+base network of the course: the multipliers of ``phi``, the grid search of step 1, the
+single-dimension baselines at matched FLOPs, training the scaled networks, and the phi explorer's
+logic. The package docstring of :mod:`nas_lab.scaling` states the rule.
 
 Real networks have integer layers, channels and pixels, so a multiplier is rounded before it is
 used, as in the reference code and in torchvision: a stage's block count by ``ceil`` and a channel
 count to a multiple of 8 (:func:`~nas_lab.spaces.mbconv.make_divisible`). At the small sizes of a
 laptop course the rounding is coarse, and this module always reports the *realised* network and its
 *counted* FLOPs next to the multipliers asked for.
-
-:mod:`nas_lab.scaling.efficientnet` builds EfficientNet-B0 to B7 from this library's MBConv blocks
-and checks them against torchvision's multipliers (without downloading any weights).
 """
 
 from __future__ import annotations
