@@ -312,27 +312,24 @@ def pack(
     """Write the table (``.npz``) and its manifest (sha256, command, recipe, machine, stats)."""
     import datetime
 
-    from nas_lab.datafiles import manifest_path, sha256
+    from nas_lab.datafiles import write_manifest
 
     log_dir, table = Path(log_dir), Path(table)
     arrays = to_arrays(read_log(log_dir / LOG_NAME), seeds, require_complete)
     np.savez_compressed(table, **arrays)
     sessions = [json.loads(x) for x in (log_dir / "sessions.jsonl").read_text().splitlines()]
-    manifest = {
-        "file": table.name,
-        "sha256": sha256(table),
-        "command": f"nas-lab bench build --out {log_dir} --seeds {' '.join(map(str, seeds))} "
+    return write_manifest(
+        table,
+        command=f"nas-lab bench build --out {log_dir} --seeds {' '.join(map(str, seeds))} "
         f"--workers 2 && nas-lab bench pack --log {log_dir} --out {table}"
         + ("" if require_complete else " --partial"),
-        "recipe": json.loads((log_dir / "recipe.json").read_text()),
-        "packed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "packed_by": machine(),
-        "build_sessions": sessions,
-        "complete": len(arrays["archs"]) == len(nb201.unique_cells()),
-        "stats": table_stats(arrays),
-    }
-    manifest_path(table).write_text(json.dumps(manifest, indent=1) + "\n")
-    return manifest
+        recipe=json.loads((log_dir / "recipe.json").read_text()),
+        packed=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        packed_by=machine(),
+        build_sessions=sessions,
+        complete=len(arrays["archs"]) == len(nb201.unique_cells()),
+        stats=table_stats(arrays),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
