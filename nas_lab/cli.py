@@ -238,9 +238,9 @@ def add_compare(verbs: Verbs) -> None:
         "compare",
         help="run black-box strategies at equal simulated cost; write a CSV and a regret figure",
     )
-    from nas_lab.strategies import REGISTRY
-
-    compare.add_argument("--strategies", default=",".join(REGISTRY), help="comma-separated names")
+    compare.add_argument(
+        "--strategies", help="comma-separated names (default: every one in strategies.REGISTRY)"
+    )
     compare.add_argument("--budget", type=float, required=True, help="simulated seconds")
     compare.add_argument("--seeds", type=int, default=20, help="runs per strategy")
     compare.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
@@ -249,8 +249,10 @@ def add_compare(verbs: Verbs) -> None:
 
 def _compare(args: argparse.Namespace) -> int:
     from nas_lab import compare
+    from nas_lab.strategies import REGISTRY
 
-    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    chosen = args.strategies or ",".join(REGISTRY)
+    names = [n.strip() for n in chosen.split(",") if n.strip()]
     try:
         path = compare.save_comparison(names, args.budget, args.seeds, args.out)
     except (ValueError, OSError) as error:
