@@ -242,6 +242,17 @@ def reinforce_loss(
 # --------------------------------------------------------------------------------------------
 
 
+# Zoph & Le's controller settings (ICLR 2017, Section 4.1, "Training details", and Section 3.2
+# for the estimator), as keyword arguments: ``Reinforce(**PAPER)``. The baseline's decay is not
+# given in the paper, so the preset leaves the course's.
+PAPER = {
+    "lr": 6e-4,  # 4.1: "trained with the ADAM optimizer ... with a learning rate of 0.0006"
+    "hidden": 35,  # 4.1: "a two-layer LSTM with 35 hidden units on each layer" (ours: one layer)
+    "batch_size": 8,  # 3.2's m architectures per gradient; 4.1: "child replicas m to 8"
+    "entropy_weight": 0.0,  # 3.2's estimator has no entropy bonus
+}
+
+
 class Reinforce:
     """NAS with REINFORCE (Zoph & Le 2017) as an ask-and-tell strategy.
 
@@ -255,6 +266,19 @@ class Reinforce:
     The loss is recomputed at ``tell`` from the kept ops under the current controller: with
     ``batch_size=1`` and ask/tell alternating this is exactly the log-probability ``ask`` kept,
     and it stays well-defined when several asks are outstanding across an update.
+
+    ``Reinforce(**reinforce.PAPER)`` takes Zoph & Le's values: Adam at 6e-4, 35 LSTM units,
+    8 architectures per update, no entropy bonus (their controller has two LSTM layers, ours
+    one). The course's defaults differ: Adam at 5e-3, 32 units, one architecture per update and
+    an entropy bonus of 1e-3. Zoph & Le trained 12,800 architectures; a lesson affords a few
+    hundred, so the course updates after every one, with a larger step, and keeps a small
+    entropy bonus, the exploration dial that lesson 03 (sections 6-7) turns. The baseline's
+    decay, 0.9, is the one NAS-Bench-201's REINFORCE uses (Dong & Yang, ICLR 2020;
+    ``exps/NAS-Bench-201-algos/reinforce.py`` in github.com/D-X-Y/AutoDL-Projects, run with
+    ``--EMA_momentum 0.9``). That baseline learns a 6 x 5 table of logits, not an LSTM, with
+    Adam at 0.5 (``docs/NAS-Bench-201.md``, command [9]; NATS-Bench reruns it at 0.01,
+    ``exps/NATS-algos/run-all.sh``), no entropy bonus, and a bias-corrected moving average
+    that already includes the reward it judges.
     """
 
     def __init__(
