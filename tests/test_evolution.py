@@ -253,9 +253,117 @@ def test_crowding_distance_matches_a_hand_computation():
     assert np.isinf(distance[0]) and np.isinf(distance[3])
     assert distance[1:3] == pytest.approx([1.1, 1.35])
     assert np.all(np.isinf(moo.crowding_distance([[0, 1], [1, 0]])))  # both are boundaries
-    # An objective with no spread adds nothing inside; boundaries stay infinite.
-    flat = moo.crowding_distance([[0, 7], [1, 7], [3, 7]])
-    assert np.isinf(flat[0]) and np.isinf(flat[2]) and flat[1] == pytest.approx(1.0)
+    # One and two points are all boundaries, even when equal (pymoo's convention).
+    assert np.all(np.isinf(moo.crowding_distance([[3, 3], [3, 3]])))
+    assert np.all(np.isinf(moo.crowding_distance([[3, 3]])))
+    assert moo.crowding_distance(np.zeros((0, 2))).shape == (0,)
+
+
+def test_a_constant_objective_adds_nothing_not_even_infinity():
+    # Objective 2 is constant: it adds nothing, and its "ends" (the first and last index, in
+    # any order) get no infinity. Only objective 1 speaks: ends 2 and 1, inside (3 - 0)/3 = 1.
+    flat = moo.crowding_distance([[1, 7], [3, 7], [0, 7]])
+    np.testing.assert_array_equal(flat, [1.0, np.inf, np.inf])
+    # Every objective constant (three equal points): nothing to measure, zero everywhere.
+    np.testing.assert_array_equal(moo.crowding_distance([[2, 5]] * 3), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(moo.crowding_distance([[2], [2], [2], [2]]), np.zeros(4))
+
+
+def test_crowding_distance_breaks_ties_best_first_in_index_order():
+    # Objective 1 ties at its best value (points 0 and 1): sorted best first, stable, so point 0
+    # is the boundary and point 1 sits inside with the gap (1 - 0)/1 = 1. Objective 2: ends 2
+    # and 0, point 1 inside with (2 - 0)/2 = 1. Sorting worst first would make point 1 an end.
+    np.testing.assert_array_equal(
+        moo.crowding_distance([[1, 0], [1, 1], [0, 2]]), [np.inf, 2.0, np.inf]
+    )
+    # Duplicates are kept, not filtered, and taken in index order: on objective 1 (span 4) the
+    # first copy of [1, 2] is next to [4, 0], (4 - 1)/4, the second next to [0, 3], (1 - 0)/4;
+    # on objective 2 (span 3, best first: [0, 3] leads) the first is next to [0, 3], (3 - 2)/3,
+    # the second next to [4, 0], (2 - 0)/3. Worst first would swap the two copies' distances.
+    twins = moo.crowding_distance([[4, 0], [1, 2], [1, 2], [0, 3]])
+    np.testing.assert_allclose(twins, [np.inf, 3 / 4 + 1 / 3, 1 / 4 + 2 / 3, np.inf])
+
+
+@pytest.fixture(scope="module")
+def pymoo_cd():
+    """pymoo's crowding distance, the "cd" that its NSGA-II uses by default (pymoo >= 0.6.1)."""
+    metrics = pytest.importorskip(
+        "pymoo.operators.survival.rank_and_crowding.metrics",
+        reason="the reference implementation pymoo>=0.6.1 is not installed (the [dev] extra)",
+    )
+    return lambda points: metrics.get_crowding_function("cd").do(-np.asarray(points, float))
+
+
+def crowding_cases(m: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Fronts and point sets with m objectives: continuous values, small integers (ties and
+    duplicate rows), a constant column, all rows equal, and one to three points."""
+    cases = []
+    for n in (1, 2, 3, 3, 4, 7, 12, 25):
+        cases.append(rng.normal(size=(n, m)) * 10.0 ** np.arange(m))  # scales apart
+        grid = rng.integers(0, 3, size=(n, m)).astype(float)  # many ties and duplicates
+        cases.append(grid)
+        cases.append(grid[moo.pareto_front(grid)])  # a real front, ties included
+        constant = rng.random((n, m))
+        constant[:, int(rng.integers(m))] = 0.5
+        cases.append(constant)
+        cases.append(np.repeat(rng.random((1, m)), n, axis=0))  # every column constant
+    front = rng.random((40, m))
+    cases.append(front[moo.pareto_front(front)])
+    return cases
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_crowding_distance_is_m_times_pymoos(pymoo_cd, m):
+    """Deb's sum over objectives is m times pymoo's mean, exactly, with pymoo's F = -points
+    (it minimises): infinite boundaries, zeros and tie order included."""
+    rng = np.random.default_rng(m)
+    for _ in range(5):
+        for points in crowding_cases(m, rng):
+            ours, theirs = moo.crowding_distance(points), m * pymoo_cd(points)
+            np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs), err_msg=str(points))
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12, err_msg=str(points))
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_survival_matches_pymoos_rank_and_crowding(m):
+    """``select_survivors`` keeps the same set as pymoo's NSGA-II survival wherever that set is
+    determined (pymoo breaks ties in crowding distance at random; we skip cuts inside a tie)."""
+    pytest.importorskip(
+        "pymoo.operators.survival.rank_and_crowding",
+        reason="the reference implementation pymoo>=0.6.1 is not installed (the [dev] extra)",
+    )
+    from pymoo.core.population import Population
+    from pymoo.core.problem import Problem
+    from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
+
+    rng, compared = np.random.default_rng(10 + m), 0
+    for trial in range(120):
+        n = int(rng.integers(3, 40))
+        points = rng.random((n, m)) if trial % 2 else rng.integers(0, 4, (n, m)).astype(float)
+        if trial % 3 == 0:
+            points[:, 0] = 1.0  # a constant objective
+        keep = int(rng.integers(1, n + 1))
+        kept = 0
+        for front in moo.non_dominated_sort(points):
+            if kept + len(front) > keep:  # the front that is cut: by distance, best first
+                distance = -np.sort(-moo.crowding_distance(points[front]))
+                left = keep - kept
+                decided = left == 0 or distance[left - 1] != distance[left]
+                break
+            kept += len(front)
+        else:
+            decided = True
+        if not decided:
+            continue
+        theirs = RankAndCrowding().do(
+            Problem(n_var=1, n_obj=m),
+            Population.new("F", -points),
+            n_survive=keep,
+            return_indices=True,
+        )
+        assert sorted(moo.select_survivors(points, keep)) == sorted(int(i) for i in theirs)
+        compared += 1
+    assert compared > 60
 
 
 def test_survival_keeps_whole_fronts_then_the_least_crowded():
@@ -265,6 +373,14 @@ def test_survival_keeps_whole_fronts_then_the_least_crowded():
     assert sorted(moo.select_survivors(points, 3)) == [0, 2, 3]
     assert sorted(moo.select_survivors(points, 5)) == [0, 1, 2, 3, 4]
     assert moo.select_survivors([[0, 0], [1, 1], [2, 2]], 1) == [2]  # elitism
+
+
+def test_survival_is_not_steered_by_a_constant_objective():
+    # Objective 3 is the same for all: it must not make points 0 and 3 (its first and last
+    # index) boundaries. Keep 3: the true ends 1 and 2, then [3, 3] (5/6 + 5/6) over [1, 5]
+    # (3/6 + 3/6).
+    points = [[1, 5, 5], [0, 6, 5], [6, 0, 5], [3, 3, 5]]
+    assert sorted(moo.select_survivors(points, 3)) == [1, 2, 3]
 
 
 def test_crowded_comparison_prefers_lower_rank_then_lonelier():

@@ -168,32 +168,44 @@ exercise(
 
 
 def crowding_distance(points: np.ndarray) -> np.ndarray:
-    """Deb et al. (IEEE TEC 2002), Section III-B: per objective, sort the front; the two ends
-    get infinity; every other point adds (f(next) - f(previous)) / (f_max - f_min)."""
+    """Deb et al. (IEEE TEC 2002), Section III-B: per objective, sort the front best first (a
+    stable sort: equal values keep their index order); the two ends get infinity; every other
+    point adds (f(previous) - f(next)) / (f_max - f_min). An objective with zero range adds
+    nothing, not even infinity; a front of one or two points is all infinity. Deb's sum over
+    the objectives: m times pymoo's mean, on pymoo's F = -points."""
     return moo.crowding_distance(points)
 
 
 def _fronts(rng: np.random.Generator) -> list[tuple]:
     """Accuracy in (0.85, 0.99) against -parameters in the tens of thousands: objectives on
-    scales 100,000 times apart, so leaving out the normalisation shows. Values have no ties."""
+    scales 100,000 times apart, so leaving out the normalisation shows. Then the edge cases:
+    one point, two equal points, a duplicated cell, a constant objective, and three objectives
+    on a small integer grid, where ties decide which equal point is the end."""
     cases = []
-    for n in (1, 2, int(rng.integers(5, 12)), int(rng.integers(5, 12))):
+    for n, copies in ((1, 0), (int(rng.integers(5, 12)), 0), (int(rng.integers(5, 12)), 2)):
         acc = np.sort(rng.uniform(0.85, 0.99, size=n))
         params = np.sort(rng.uniform(2e4, 2.4e5, size=n))  # better accuracy costs more
-        cases.append((np.stack([acc, -params], axis=1)[rng.permutation(n)],))
+        front = np.stack([acc, -params], axis=1)
+        front = np.concatenate([front, front[rng.integers(n, size=copies)]])  # repeated cells
+        cases.append((front[rng.permutation(len(front))],))
+    cases.append((np.repeat(rng.uniform(size=(1, 2)), 2, axis=0),))  # two equal points
+    n = int(rng.integers(4, 9))
+    flat = np.stack([rng.uniform(size=n), np.full(n, 0.9), rng.uniform(size=n) * 10], axis=1)
+    cases.append((flat,))  # the middle objective is the same for every point
     for _ in range(2):  # three objectives, not a front: one sort order no longer fits all
-        n = int(rng.integers(5, 12))
-        cases.append((rng.uniform(size=(n, 3)) * [1.0, 10.0, 100.0],))
+        n = int(rng.integers(6, 12))
+        cases.append((rng.integers(0, 4, size=(n, 3)) * [1.0, 10.0, 100.0],))
     return cases
 
 
 def _not_normalised(points):  # the raw gap: parameters swamp accuracy
     points = np.asarray(points, dtype=float)
-    distance = np.zeros(len(points))
+    distance = np.full(len(points), np.inf) if len(points) <= 2 else np.zeros(len(points))
     for column in points.T:
-        order = np.argsort(column)
-        distance[order[0]] = distance[order[-1]] = np.inf
-        distance[order[1:-1]] += column[order[2:]] - column[order[:-2]]
+        order = np.argsort(-column, kind="stable")
+        if len(points) > 2 and column.max() > column.min():
+            distance[order[0]] = distance[order[-1]] = np.inf
+            distance[order[1:-1]] += column[order[:-2]] - column[order[2:]]
     return distance
 
 
@@ -204,15 +216,47 @@ def _finite_boundaries(points):  # the ends get 0: NSGA-II would drop the extrem
 
 def _sorted_once(points):  # neighbours taken in the order of the first objective only
     points = np.asarray(points, dtype=float)
-    order = np.argsort(points[:, 0])
+    order = np.argsort(-points[:, 0], kind="stable")
     distance = np.zeros(len(points))
     distance[order[0]] = distance[order[-1]] = np.inf
     for column in points.T:
         value = column[order]
         span = value.max() - value.min()
         if len(points) > 2 and span > 0:
-            distance[order[1:-1]] += np.abs(value[2:] - value[:-2]) / span
+            distance[order[1:-1]] += np.abs(value[:-2] - value[2:]) / span
     return distance
+
+
+def _ends_of_a_constant_objective(points):  # nas_lab before issue 15: infinity by index
+    points = np.asarray(points, dtype=float)
+    distance = np.zeros(len(points))
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        value = column[order]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        span = value[-1] - value[0]
+        if len(points) > 2 and span > 0:
+            distance[order[1:-1]] += (value[2:] - value[:-2]) / span
+    return distance
+
+
+def _worst_first(points):  # np.argsort(column): right but for ties, where another point is an end
+    points = np.asarray(points, dtype=float)
+    if len(points) <= 2:
+        return np.full(len(points), np.inf)
+    distance = np.zeros(len(points))
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        value = column[order]
+        if value[-1] > value[0]:
+            distance[order[0]] = distance[order[-1]] = np.inf
+            distance[order[1:-1]] += (value[2:] - value[:-2]) / (value[-1] - value[0])
+    return distance
+
+
+def _mean_over_objectives(points):  # pymoo's scale, not the paper's sum
+    points = np.asarray(points, dtype=float)
+    return moo.crowding_distance(points) / points.shape[1]
 
 
 exercise(
@@ -221,5 +265,12 @@ exercise(
     points=3,
     inputs=_fronts,
     compare=close,
-    wrong=[_not_normalised, _finite_boundaries, _sorted_once],
+    wrong=[
+        _not_normalised,
+        _finite_boundaries,
+        _sorted_once,
+        _ends_of_a_constant_objective,
+        _worst_first,
+        _mean_over_objectives,
+    ],
 )(crowding_distance)

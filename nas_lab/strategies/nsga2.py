@@ -80,27 +80,46 @@ def non_dominated_sort(points: Sequence[Sequence[float]] | np.ndarray) -> list[l
 
 
 def crowding_distance(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """The crowding distance of each point of ONE front (Deb et al. 2002, "crowding-distance-
-    assignment"): for each objective m, sort the front by it; the two boundary points get
-    infinity, every other point i adds the normalised gap between its neighbours,
+    """The crowding distance of each point of ONE front (Deb et al. 2002, Section III-B,
+    "crowding-distance-assignment"): for each objective m, sort the front by it; the two
+    boundary points get infinity, every other point i adds the normalised gap between its
+    neighbours,
 
         I[i] += (f_m(i+1) - f_m(i-1)) / (f_m^max - f_m^min).
 
     The sum is half the perimeter of the box around i spanned by its neighbours: large means
-    lonely, a point worth keeping for spread. An objective on which all points are equal adds
-    nothing to interior points. Equal values keep their index order (a stable sort)."""
+    lonely, a point worth keeping for spread.
+
+    Where the paper leaves a case open, this follows pymoo (``calc_crowding_distance``, the
+    ``"cd"`` crowding of its NSGA-II, version 0.6.1 on):
+
+    - an objective on which every point of the front is equal (zero range) contributes nothing,
+      to the boundary points too: the normalisation is undefined there, and no point stretches
+      the front along it;
+    - a front of one or two points gets infinity everywhere (all its points are boundaries);
+    - the sort is best first and stable: equal values keep their index order. That is Deb's
+      ascending sort of a minimised objective, and pymoo's ``mergesort`` of its F, which is
+      ``-points`` here (pymoo minimises). With ties it matters which of the equal points is
+      the boundary or which neighbour each sees, so sorting worst first gives other numbers.
+      Duplicate points are kept, not filtered (each one sees the other as a neighbour at gap 0).
+
+    One difference, a constant factor: this is Deb's SUM over the m objectives; pymoo divides
+    the sum by m (its distance is the mean). So ``crowding_distance(points) == m *
+    calc_crowding_distance(-points)``, infinities and zeros included; every front gets the same
+    factor, so the order of the points, all that NSGA-II reads, is the same."""
     points = as_points(points)
     n = len(points)
+    if n <= 2:
+        return np.full(n, np.inf)
     distance = np.zeros(n)
-    if n == 0:
-        return distance
     for column in points.T:
-        order = np.argsort(column, kind="stable")
+        order = np.argsort(-column, kind="stable")  # best first; ties in index order
         value = column[order]
+        span = value[0] - value[-1]
+        if span == 0:  # a constant objective says nothing about crowding
+            continue
         distance[order[0]] = distance[order[-1]] = np.inf
-        span = value[-1] - value[0]
-        if n > 2 and span > 0:
-            distance[order[1:-1]] += (value[2:] - value[:-2]) / span
+        distance[order[1:-1]] += (value[:-2] - value[2:]) / span
     return distance
 
 
@@ -137,8 +156,10 @@ def binary_tournament(rank: np.ndarray, crowd: np.ndarray, rng: np.random.Genera
 
 def select_survivors(points: Sequence[Sequence[float]] | np.ndarray, n: int) -> list[int]:
     """The N survivors of parents and children together: whole fronts F1, F2, ... while they
-    fit; from the first front that does not fit, the least crowded points fill what is left.
-    Returns row indices. Parents compete with children, so a good parent is never lost."""
+    fit; from the first front that does not fit, the least crowded points fill what is left
+    (of equal distances, the lower row: pymoo's ``RankAndCrowding`` breaks such ties at random;
+    otherwise it keeps the same set). Returns row indices. Parents compete with children, so a
+    good parent is never lost."""
     points = as_points(points)
     if not 0 <= n <= len(points):
         raise ValueError(f"can keep between 0 and {len(points)} points, asked for {n}")
