@@ -21,6 +21,7 @@ from nas_lab.device import default_device
 from nas_lab.spaces.macro import MACRO_OPS, MacroArch, MacroSpace
 from nas_lab.spaces.mbconv import (
     ChainArch,
+    ChainNet,
     ChainSpace,
     MBConvBlock,
     Stage,
@@ -81,6 +82,66 @@ def test_residual_is_used_iff_stride_1_and_same_channels(c_in, c_out, stride, re
         assert torch.equal(out, x)
     else:
         assert torch.count_nonzero(out) == 0
+
+
+def _copy_block(block, **options):
+    twin = MBConvBlock(
+        block.c_in, block.c_out, block.kernel, block.expansion, block.stride, **options
+    )
+    twin.load_state_dict(block.state_dict())
+    return twin
+
+
+def test_drop_path_zeroes_whole_samples_of_the_residual_branch_in_training_only():
+    # Stochastic depth (Huang et al., ECCV 2016): each sample keeps its residual branch with
+    # probability 1 - p, scaled by 1 / (1 - p), or loses it; evaluation keeps every branch.
+    torch.manual_seed(0)
+    block = MBConvBlock(8, 8, kernel=3, expansion=3, stride=1, drop_path=0.5)
+    x = torch.randn(64, 8, 6, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        branch = _copy_block(block).train()(x) - x  # training-mode BatchNorm, nothing dropped
+        torch.manual_seed(2)
+        out = block.train()(x)
+        torch.manual_seed(2)
+        again = block(x)
+        kept = ((out - x) - 2 * branch).abs().amax(dim=(1, 2, 3)) < 1e-5
+        dropped = (out == x).all(dim=(1, 2, 3))
+        assert torch.equal(kept, ~dropped) and 16 < int(kept.sum()) < 48
+        assert torch.equal(out, again)  # the draws follow the global seed
+        assert torch.equal(block.eval()(x), _copy_block(block).eval()(x))
+        everything = _copy_block(block, drop_path=1.0).train()
+        assert torch.equal(everything(x), x)
+        # A block without a residual has no branch to drop.
+        plain = MBConvBlock(8, 16, kernel=3, expansion=3, stride=1, drop_path=0.5).train()
+        assert torch.equal(plain(x), _copy_block(plain).train()(x))
+
+
+def test_chain_net_options_reach_every_layer_and_default_to_pytorchs():
+    space = ChainSpace()
+    arch = space.from_string("k3e6-k5e4|k7e3-k3e3-k5e6|k3e4-k3e4")
+    widths, strides = (16, 24, 32), (1, 2, 2)
+    shape = {"stem_channels": 16, "head_channels": 64, "num_classes": 10}
+    net = ChainNet(arch, widths, strides, **shape, bn_eps=1e-3, bn_momentum=0.01, drop_path=0.2)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 2 + 3 * 7  # stem, head, three per block (every block expands)
+    assert {(m.eps, m.momentum) for m in norms} == {(1e-3, 0.01)}
+    assert [b.drop_path for b in net.blocks()] == [0.2 * i / 7 for i in range(7)]
+    default = space.build(arch, seed=0)
+    assert {
+        (m.eps, m.momentum) for m in default.modules() if isinstance(m, torch.nn.BatchNorm2d)
+    } == {(1e-5, 0.1)}
+    # By default a training step draws no random numbers: lessons' runs are unchanged.
+    torch.manual_seed(3)
+    default.train()(torch.rand(4, 1, 8, 8))
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    torch.rand(4, 1, 8, 8)
+    assert torch.equal(after, torch.rand(1))
+    for name, bad in [("dropout", 1.5), ("drop_path", -0.1), ("bn_momentum", 2), ("bn_eps", 0)]:
+        with pytest.raises(ValueError, match=name):
+            ChainNet(arch, widths, strides, **shape, **{name: bad})
+    with pytest.raises(ValueError, match="drop_path must be a number in"):
+        MBConvBlock(8, 8, kernel=3, expansion=3, stride=1, drop_path=True)
 
 
 def test_bad_block_arguments_raise_clear_errors():

@@ -13,6 +13,11 @@ from pytest import approx
 
 from nas_lab import scaling
 from nas_lab.cost import count_flops, count_params
+from nas_lab.scaling.efficientnet import (
+    efficientnet_variant,
+    load_torchvision_weights,
+    torchvision_names,
+)
 from nas_lab.spaces.mbconv import ChainArch, ChainSpace, MBConvBlock, SqueezeExcite
 
 BASE = scaling.BaseNet.default()
@@ -190,6 +195,102 @@ def test_b2_is_phi_1_of_the_paper_coefficients_in_depth_and_width(efficientnet_r
     assert growth == sorted(growth)
 
 
+def test_variants_train_and_normalise_as_torchvisions_do():
+    # Read back from torchvision's own networks: the classifier's dropout, every BatchNorm's eps
+    # and momentum (1e-3 and 0.01 in B5-B7), each block's stochastic-depth rate.
+    for variant in scaling.VARIANTS:
+        tv = scaling.torchvision_config(variant)
+        with torch.device("meta"):
+            net = efficientnet_variant(variant)
+        norms = {(m.eps, m.momentum) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+        assert norms == {(tv["bn_eps"], tv["bn_momentum"])}, variant
+        assert net.dropout == tv["dropout"], variant
+        assert tuple(block.drop_path for block in net.blocks()) == tv["drop_path"], variant
+    assert scaling.torchvision_config("b5")["bn_eps"] == 1e-3
+
+
+def _torchvision_efficientnet(variant, seed):
+    """torchvision's network with random weights (none downloaded): random BatchNorm scales and
+    shifts, running statistics measured on a random batch (so that eval mode neither explodes
+    nor has every variance 1, where eps would hardly matter), in float64."""
+    import torchvision.models as tvm
+
+    torch.manual_seed(seed)
+    tv = getattr(tvm, f"efficientnet_{variant}")(weights=None).double()
+    generator = torch.Generator().manual_seed(seed)
+    norms = [m for m in tv.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momentum = norms[0].momentum
+    with torch.no_grad():
+        for m in norms:
+            m.weight.copy_(torch.rand(m.weight.shape, generator=generator) + 0.5)
+            m.bias.copy_(torch.randn(m.bias.shape, generator=generator) * 0.1)
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: the statistics of the batch below
+        tv.train()(torch.randn(8, 3, 64, 64, generator=generator, dtype=torch.float64))
+    for m in norms:
+        m.momentum = momentum
+    x = torch.randn(2, 3, 64, 64, generator=generator, dtype=torch.float64)
+    return tv.eval(), x
+
+
+@pytest.fixture
+def one_thread():
+    """Big networks on a busy 2-core machine: one thread is many times faster than two."""
+    from nas_lab.hardware import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("variant", ["b0", "b5"])
+def test_torchvision_weights_give_torchvisions_logits(variant):
+    # 64 x 64 inputs keep it fast: the networks are fully convolutional up to the global pool.
+    tv, x = _torchvision_efficientnet(variant, seed=0)
+    ours = load_torchvision_weights(efficientnet_variant(variant).double(), tv.state_dict())
+    ours.eval()
+    with torch.no_grad():
+        expected, got = tv(x), ours(x)
+    assert expected.std() > 0.05 and expected.abs().max() < 100  # a non-degenerate test
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("variant", ["b0", "b5"])
+def test_training_step_draws_and_updates_as_torchvision(variant):
+    # Training mode: dropout and stochastic depth draw the same random numbers in the same order,
+    # and BatchNorm's running statistics move by torchvision's momentum.
+    tv, x = _torchvision_efficientnet(variant, seed=1)
+    ours = load_torchvision_weights(efficientnet_variant(variant).double(), tv.state_dict())
+    tv.train(), ours.train()
+    outputs = []
+    for net in (tv, ours):
+        torch.manual_seed(7)
+        with torch.no_grad():
+            outputs.append(net(x))
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-9, atol=1e-9)
+    names = torchvision_names(ours)
+    theirs = tv.state_dict()
+    for key, value in ours.state_dict().items():
+        module, _, leaf = key.rpartition(".")
+        torch.testing.assert_close(value, theirs[f"{names[module]}.{leaf}"], rtol=1e-9, atol=0)
+    torch.manual_seed(8)  # another seed, other drops: the randomness is exercised
+    with torch.no_grad():
+        assert not torch.allclose(ours(x), outputs[1])
+
+
+def test_loading_a_state_dict_of_another_variant_is_refused():
+    import torchvision.models as tvm
+
+    with torch.device("meta"):
+        b1 = tvm.efficientnet_b1(weights=None).state_dict()
+        b0 = efficientnet_variant("b0")
+        with pytest.raises(ValueError, match="same variant"):
+            load_torchvision_weights(b0, b1)
+        with pytest.raises(ValueError, match="variant must be one of"):
+            efficientnet_variant("b8")
+
+
 def test_implied_phi_inverts_the_power():
     assert scaling.implied_phi(1.2**3.5, 1.2) == approx(3.5)
     assert math.isclose(scaling.implied_phi(1.0, 1.1), 0.0)
@@ -222,7 +323,7 @@ def test_mbconv_options_and_their_errors():
         ChainSpace(stem_stride=3)
 
 
-def test_a_mobilenetv3_style_space_builds_and_runs():
+def test_a_hard_swish_space_with_squeeze_excite_builds_and_runs():
     space = ChainSpace(activation="hswish", se_ratio=0.25, stem_stride=2, in_channels=3)
     net = space.build(space.sample(0), seed=0)
     assert net.stem[0].stride == (2, 2)

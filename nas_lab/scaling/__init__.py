@@ -43,14 +43,20 @@ from nas_lab.scaling.compound import (
     train_scaled,
 )
 from nas_lab.scaling.efficientnet import (
+    DROP_PATH,
     EFFICIENTNET_B0,
+    VARIANT_SETTINGS,
     VARIANTS,
     StageConfig,
+    VariantSettings,
     efficientnet,
     efficientnet_table,
+    efficientnet_variant,
     implied_phi,
+    load_torchvision_weights,
     scale_stages,
     torchvision_config,
+    torchvision_names,
 )
 
 __all__ = [
@@ -80,4 +86,10 @@ __all__ = [
     "torchvision_config",
     "implied_phi",
     "efficientnet_table",
+    "VariantSettings",
+    "VARIANT_SETTINGS",
+    "DROP_PATH",
+    "efficientnet_variant",
+    "torchvision_names",
+    "load_torchvision_weights",
 ]

@@ -4,6 +4,17 @@ Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Netwo
 Table 1 (B0's stages) and the released multipliers of B1-B7; :func:`torchvision_config` reads
 torchvision's own multipliers (no weights are downloaded), so that the compound rule of
 :mod:`nas_lab.scaling.compound` can be checked against the networks torchvision ships.
+
+:func:`efficientnet_variant` builds B0 ... B7 exactly as torchvision's ``efficientnet_b0`` ...
+``efficientnet_b7`` do: the same parameters, and with :func:`load_torchvision_weights` the same
+logits (in training mode too: dropout, stochastic depth and BatchNorm's running statistics
+follow torchvision's). One difference from the paper's TensorFlow code (``efficientnet_builder.py``
+in ``tensorflow/tpu``) is torchvision's, kept here: that code uses BatchNorm eps 1e-3 and decay
+0.99 (PyTorch momentum 0.01) in every variant, torchvision only in B5-B7, whose weights were ported
+from the TensorFlow release; B0-B4's weights were trained in PyTorch (timm) with PyTorch's default
+eps 1e-5 and momentum 0.1. Both use 'same' padding ``k // 2`` where TensorFlow pads stride-2
+convolutions asymmetrically, and both initialise weights differently from ``ChainNet``'s PyTorch
+defaults (which changes training from scratch, not the network).
 """
 
 from __future__ import annotations
@@ -51,6 +62,37 @@ EFFICIENTNET_B0 = (
 VARIANTS = tuple(f"b{i}" for i in range(8))
 
 
+@dataclass(frozen=True)
+class VariantSettings:
+    """What torchvision's builder of one EfficientNet variant passes to its network."""
+
+    width_mult: float
+    depth_mult: float
+    dropout: float
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+
+
+# The paper's multipliers and dropout rates (its code's ``efficientnet_params``: width, depth,
+# resolution, dropout), as torchvision's ``efficientnet_b0`` ... ``efficientnet_b7`` pass them,
+# with torchvision's BatchNorm: PyTorch's defaults in B0-B4, the TensorFlow code's in B5-B7.
+# ``test_scaling.py`` reads each value back from torchvision.
+VARIANT_SETTINGS = {
+    "b0": VariantSettings(1.0, 1.0, 0.2),
+    "b1": VariantSettings(1.0, 1.1, 0.2),
+    "b2": VariantSettings(1.1, 1.2, 0.3),
+    "b3": VariantSettings(1.2, 1.4, 0.3),
+    "b4": VariantSettings(1.4, 1.8, 0.4),
+    "b5": VariantSettings(1.6, 2.2, 0.4, bn_eps=1e-3, bn_momentum=0.01),
+    "b6": VariantSettings(1.8, 2.6, 0.5, bn_eps=1e-3, bn_momentum=0.01),
+    "b7": VariantSettings(2.0, 3.1, 0.5, bn_eps=1e-3, bn_momentum=0.01),
+}
+
+# Stochastic depth's largest drop rate, torchvision's ``stochastic_depth_prob`` default (the
+# paper's code: ``drop_connect_rate`` 0.2, i.e. ``survival_prob`` 0.8); block i of n uses 0.2 i / n.
+DROP_PATH = 0.2
+
+
 def scale_stages(
     stages: Sequence[StageConfig], width_mult: float, depth_mult: float
 ) -> list[StageConfig]:
@@ -68,11 +110,20 @@ def scale_stages(
 
 
 def efficientnet(
-    width_mult: float = 1.0, depth_mult: float = 1.0, num_classes: int = 1000
+    width_mult: float = 1.0,
+    depth_mult: float = 1.0,
+    num_classes: int = 1000,
+    *,
+    dropout: float = 0.2,
+    drop_path: float = DROP_PATH,
+    bn_eps: float = 1e-5,
+    bn_momentum: float = 0.1,
 ) -> ChainNet:
     """EfficientNet built from this library's MBConv blocks: swish, squeeze-excite with 0.25 of
-    each block's input channels, a stride-2 stem, and the stage table scaled by the multipliers.
-    ``efficientnet(*torchvision_config("b3")[:2])`` has exactly torchvision's B3 parameters.
+    each block's input channels, a stride-2 stem, and the stage table scaled by the multipliers;
+    ``dropout`` before the classifier, stochastic depth up to ``drop_path`` and the BatchNorm
+    settings as torchvision's ``EfficientNet`` takes them (the defaults are B0's). For a named
+    variant with all of torchvision's settings, use :func:`efficientnet_variant`.
     Build it under ``torch.device("meta")`` to count parameters and FLOPs without memory."""
     stages = scale_stages(EFFICIENTNET_B0, width_mult, depth_mult)
     arch = ChainArch(
@@ -89,17 +140,94 @@ def efficientnet(
         activation="swish",
         se_ratio=0.25,
         stem_stride=2,
+        bn_eps=bn_eps,
+        bn_momentum=bn_momentum,
+        dropout=dropout,
+        drop_path=drop_path,
     )
+
+
+def efficientnet_variant(variant: str, num_classes: int = 1000) -> ChainNet:
+    """EfficientNet-``variant`` (``"b0"`` ... ``"b7"``) as torchvision's ``efficientnet_b*``
+    builds it (:data:`VARIANT_SETTINGS`): the same parameters, and, loaded with
+    :func:`load_torchvision_weights`, the same logits."""
+    if variant not in VARIANT_SETTINGS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    v = VARIANT_SETTINGS[variant]
+    return efficientnet(
+        v.width_mult,
+        v.depth_mult,
+        num_classes,
+        dropout=v.dropout,
+        bn_eps=v.bn_eps,
+        bn_momentum=v.bn_momentum,
+    )
+
+
+def torchvision_names(net: ChainNet) -> dict[str, str]:
+    """Each module of our EfficientNet that holds weights, named as torchvision names its twin:
+    ``stem.*`` is ``features.0.*``; block ``b`` of stage ``s`` is ``features.{s+1}.{b}.block``,
+    whose parts are numbered in order (expand if present, depthwise, squeeze-excite with
+    ``fc1``/``fc2`` for our ``reduce``/``expand``, project); the head is the last ``features``
+    entry and the classifier is ``classifier.1`` (after its dropout)."""
+    names = {"stem.0": "features.0.0", "stem.1": "features.0.1"}
+    for s, stage in enumerate(net.stages):
+        for b, block in enumerate(stage):
+            if block.se is None:
+                raise ValueError("torchvision's EfficientNet blocks all have squeeze-excite")
+            ours, theirs = f"stages.{s}.{b}", f"features.{s + 1}.{b}.block"
+            parts = ["expand"] if block.expand is not None else []
+            parts += ["depthwise", "se", "project"]
+            for i, part in enumerate(parts):
+                if part == "se":
+                    names[f"{ours}.se.reduce"] = f"{theirs}.{i}.fc1"
+                    names[f"{ours}.se.expand"] = f"{theirs}.{i}.fc2"
+                else:
+                    names[f"{ours}.{part}.0"] = f"{theirs}.{i}.0"
+                    names[f"{ours}.{part}.1"] = f"{theirs}.{i}.1"
+    last = len(net.stages) + 1
+    names.update({"head.0": f"features.{last}.0", "head.1": f"features.{last}.1"})
+    names["classifier"] = "classifier.1"
+    return names
+
+
+def load_torchvision_weights(net: ChainNet, state_dict: dict[str, torch.Tensor]) -> ChainNet:
+    """Load a torchvision EfficientNet ``state_dict`` (for instance
+    ``EfficientNet_B5_Weights.IMAGENET1K_V1.get_state_dict()``, or a model's own) into ``net``,
+    an :func:`efficientnet_variant` of the same variant; every tensor must find its place."""
+    names = torchvision_names(net)
+    mapped, used = {}, set()
+    for key in net.state_dict():
+        module, _, leaf = key.rpartition(".")
+        theirs = f"{names[module]}.{leaf}"
+        if theirs not in state_dict:
+            raise ValueError(
+                f"the state_dict has no {theirs!r} (our {key!r}): is it torchvision's "
+                "EfficientNet of the same variant?"
+            )
+        mapped[key] = state_dict[theirs]
+        used.add(theirs)
+    extra = set(state_dict) - used
+    if extra:
+        raise ValueError(
+            f"{len(extra)} tensors of the state_dict have no place in this network, e.g. "
+            f"{sorted(extra)[0]!r}: is it torchvision's EfficientNet of the same variant?"
+        )
+    net.load_state_dict(mapped)
+    return net
 
 
 def torchvision_config(variant: str) -> dict:
     """What torchvision ships for EfficientNet-``variant`` (``"b0"`` ... ``"b7"``), read from
     torchvision itself, no weights downloaded: the width and depth multipliers its builder passes
-    (spied on, not copied), the evaluation crop size of its weights' transforms, and its
-    weights' recorded parameter count and GFLOPs (``_ops``, counted as multiply-adds)."""
+    (spied on, not copied), the evaluation crop size of its weights' transforms, its
+    weights' recorded parameter count and GFLOPs (``_ops``, counted as multiply-adds), and what
+    its network does in training: the classifier's dropout, every BatchNorm's eps and momentum,
+    and each block's stochastic-depth rate."""
     from unittest import mock
 
     import torchvision.models.efficientnet as tv
+    from torchvision.ops import StochasticDepth
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -111,6 +239,8 @@ def torchvision_config(variant: str) -> dict:
     ):
         model = builder(weights=None)
     kwargs = spy.call_args.kwargs
+    norms = {(m.eps, m.momentum) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    ((bn_eps, bn_momentum),) = norms  # one setting for the whole network
     return {
         "variant": variant,
         "width_mult": float(kwargs["width_mult"]),
@@ -120,6 +250,10 @@ def torchvision_config(variant: str) -> dict:
         "meta_params": int(weights.meta["num_params"]),
         "gmacs": float(weights.meta["_ops"]),
         "top1": float(weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]),
+        "dropout": float(model.classifier[0].p),
+        "bn_eps": float(bn_eps),
+        "bn_momentum": float(bn_momentum),
+        "drop_path": tuple(m.p for m in model.modules() if isinstance(m, StochasticDepth)),
     }
 
 
@@ -139,7 +273,7 @@ def efficientnet_table(coefficients: Sequence[float] = PAPER_COEFFICIENTS) -> li
     for variant in VARIANTS:
         tv = torchvision_config(variant)
         with torch.device("meta"):
-            net = efficientnet(tv["width_mult"], tv["depth_mult"])
+            net = efficientnet_variant(variant)
         side = tv["resolution"]
         macs = count_flops(net, (1, 3, side, side)) // 2
         base_macs = base_macs or macs

@@ -41,11 +41,13 @@ def _conv_bn(
     groups: int = 1,
     act: bool = True,
     activation: str = "relu6",
+    bn_eps: float = 1e-5,
+    bn_momentum: float = 0.1,
 ) -> nn.Sequential:
     """Conv (no bias: BatchNorm's shift replaces it) -> BatchNorm -> optional activation."""
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(c_out),
+        nn.BatchNorm2d(c_out, eps=bn_eps, momentum=bn_momentum),
     ]
     if act:
         layers.append(_activation(activation))
@@ -56,7 +58,9 @@ class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation (Hu, Shen & Sun, CVPR 2018, Section 3): pool each channel to one
     number (squeeze), pass the vector through a bottleneck of two 1x1 convolutions ending in a
     sigmoid (excitation), and rescale the channels by the result. MnasNet, MobileNetV3 and
-    EfficientNet put it after the depthwise convolution of the MBConv block."""
+    EfficientNet put it after the depthwise convolution of the MBConv block. This is
+    EfficientNet's form (torchvision's ``SqueezeExcitation`` with a sigmoid gate); MobileNetV3's
+    gates with a hard sigmoid and uses ReLU inside, and is not offered here."""
 
     def __init__(self, channels: int, squeeze: int, activation: str = "relu6") -> None:
         super().__init__()
@@ -88,10 +92,22 @@ class MBConvBlock(nn.Module):
     The residual ``x + block(x)`` is used exactly when ``stride == 1 and c_in == c_out``, the only
     case where the shapes agree.
 
-    The MobileNetV3 / EfficientNet variants of the block differ in two options: ``activation``
-    (``"relu6"``, ``"hswish"`` or ``"swish"``, see ``ACTIVATIONS``) and ``se_ratio``: when
-    positive, a :class:`SqueezeExcite` with ``max(1, int(c_in * se_ratio))`` squeeze channels
-    follows the depthwise convolution (EfficientNet uses 0.25 of the block's *input* channels).
+    Options turn it into EfficientNet's block (Tan & Le, ICML 2019; torchvision's ``MBConv``):
+    ``activation`` (``"relu6"``, ``"hswish"`` or ``"swish"``, see ``ACTIVATIONS``); ``se_ratio``:
+    when positive, a :class:`SqueezeExcite` with ``max(1, int(c_in * se_ratio))`` squeeze channels
+    follows the depthwise convolution (EfficientNet uses 0.25 of the block's *input* channels);
+    ``bn_eps`` and ``bn_momentum`` of every BatchNorm (PyTorch's defaults 1e-5 and 0.1; the
+    paper's TensorFlow code, ``efficientnet_builder.py``, uses 1e-3 and decay 0.99, which is
+    PyTorch's momentum 0.01); and ``drop_path``,
+    stochastic depth (Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016): in
+    training, each sample's residual branch is zeroed with probability ``drop_path`` and the
+    survivors scaled by ``1 / (1 - drop_path)``, drawn as torchvision's ``stochastic_depth(...,
+    "row")`` draws it; in evaluation it is the identity, and a block without a residual ignores it.
+
+    These options give MobileNetV2 and EfficientNet blocks, not MobileNetV3's (Howard et al., ICCV
+    2019, Table 1): those choose the activation per block, size the squeeze-excite from the
+    *hidden* channels (rounded to a multiple of 8) with a hard-sigmoid gate, and use fractional
+    expansions (200 / 80 = 2.5, 184 / 80 = 2.3); hard-swish is available here as an activation only.
     """
 
     def __init__(
@@ -103,6 +119,10 @@ class MBConvBlock(nn.Module):
         stride: int,
         activation: str = "relu6",
         se_ratio: float = 0.0,
+        *,
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         c_in, c_out = check_int("c_in", c_in), check_int("c_out", c_out)
@@ -110,15 +130,22 @@ class MBConvBlock(nn.Module):
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
         se_ratio = _check_se_ratio(se_ratio)
+        drop_path = _check_probability("drop_path", drop_path)
+        bn = {"bn_eps": _check_positive("bn_eps", bn_eps)}
+        bn["bn_momentum"] = _check_probability("bn_momentum", bn_momentum)
         hidden = c_in * expansion
         self.c_in, self.c_out, self.hidden = c_in, c_out, hidden
         self.kernel, self.expansion, self.stride = kernel, expansion, stride
-        self.activation, self.se_ratio = activation, se_ratio
-        self.expand = _conv_bn(c_in, hidden, 1, activation=activation) if expansion != 1 else None
-        self.depthwise = _conv_bn(hidden, hidden, kernel, stride, hidden, activation=activation)
+        self.activation, self.se_ratio, self.drop_path = activation, se_ratio, drop_path
+        self.expand = (
+            _conv_bn(c_in, hidden, 1, activation=activation, **bn) if expansion != 1 else None
+        )
+        self.depthwise = _conv_bn(
+            hidden, hidden, kernel, stride, hidden, activation=activation, **bn
+        )
         squeeze = max(1, int(c_in * se_ratio))
         self.se = SqueezeExcite(hidden, squeeze, activation) if se_ratio > 0 else None
-        self.project = _conv_bn(hidden, c_out, 1, act=False)  # linear bottleneck
+        self.project = _conv_bn(hidden, c_out, 1, act=False, **bn)  # linear bottleneck
         self.use_residual = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,11 +154,19 @@ class MBConvBlock(nn.Module):
         if self.se is not None:
             out = self.se(out)
         out = self.project(out)
-        return x + out if self.use_residual else out
+        if not self.use_residual:
+            return out
+        if self.training and self.drop_path > 0:
+            survival = 1.0 - self.drop_path
+            keep = torch.empty((out.shape[0], 1, 1, 1), dtype=out.dtype, device=out.device)
+            keep = keep.bernoulli_(survival)
+            out = out * (keep / survival if survival > 0 else keep)
+        return x + out
 
     def extra_repr(self) -> str:
         extra = f", activation={self.activation}" if self.activation != "relu6" else ""
         extra += f", se_ratio={self.se_ratio}" if self.se_ratio else ""
+        extra += f", drop_path={self.drop_path:.4g}" if self.drop_path else ""
         return (
             f"c_in={self.c_in}, c_out={self.c_out}, kernel={self.kernel}, "
             f"expansion={self.expansion}, stride={self.stride}, residual={self.use_residual}"
@@ -144,6 +179,18 @@ def _check_se_ratio(value: object) -> float:
         raise ValueError(
             f"se_ratio must be a number in [0, 1] (0: no squeeze-excite), got {value!r}"
         )
+    return float(value)
+
+
+def _check_probability(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 

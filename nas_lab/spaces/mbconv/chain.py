@@ -20,6 +20,8 @@ from nas_lab.arguments import check_int
 from nas_lab.spaces.mbconv.block import (
     MBConvBlock,
     _check_kernel,
+    _check_positive,
+    _check_probability,
     _conv_bn,
     block_slots,
 )
@@ -116,10 +118,14 @@ class ChainNet(nn.Module):
     (bilinearly) to ``resolution x resolution``: that is how EfficientNet's resolution scaling
     (Tan & Le, ICML 2019, Section 3.2) reaches a dataset whose images are 8x8.
 
-    ``activation``, ``se_ratio`` (see :class:`MBConvBlock`) and ``stem_stride`` (2 in every
-    ImageNet network, 1 for 8x8 digits) turn the same class into MobileNetV3- and
-    EfficientNet-style networks: ``nas_lab.scaling.efficientnet`` builds EfficientNet-B0 to B7
-    with it, parameter for parameter as torchvision does.
+    ``activation``, ``se_ratio``, ``bn_eps``, ``bn_momentum`` (see :class:`MBConvBlock`, they
+    apply to the stem and head too), ``stem_stride`` (2 in every ImageNet network, 1 for 8x8
+    digits), ``dropout`` (before the classifier, as torchvision's EfficientNet) and
+    ``drop_path`` (stochastic depth: block ``i`` of ``n`` drops its residual branch with
+    probability ``drop_path * i / n``, torchvision's schedule) turn the same class into
+    EfficientNet: ``nas_lab.scaling.efficientnet`` builds B0 to B7 with it, with torchvision's
+    parameters and, given torchvision's weights, its logits. MobileNetV3 is not one of its
+    members (see :class:`MBConvBlock`); its hard-swish is available as ``activation="hswish"``.
     """
 
     def __init__(
@@ -136,6 +142,10 @@ class ChainNet(nn.Module):
         activation: str = "relu6",
         se_ratio: float = 0.0,
         stem_stride: int = 1,
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
+        dropout: float = 0.0,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         if not len(arch.stages) == len(widths) == len(strides):
@@ -147,19 +157,34 @@ class ChainNet(nn.Module):
             check_int("resolution", resolution)
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
+        self.dropout = _check_probability("dropout", dropout)
+        drop_path = _check_probability("drop_path", drop_path)
         self.arch, self.in_channels, self.resolution = arch, in_channels, resolution
-        self.stem = _conv_bn(in_channels, stem_channels, 3, stem_stride, activation=activation)
+        bn = {"bn_eps": _check_positive("bn_eps", bn_eps)}
+        bn["bn_momentum"] = _check_probability("bn_momentum", bn_momentum)
+        self.stem = _conv_bn(
+            in_channels, stem_channels, 3, stem_stride, activation=activation, **bn
+        )
         depths = [len(stage.blocks) for stage in arch.stages]
         stages = [nn.Sequential() for _ in arch.stages]
-        for slot in block_slots(stem_channels, widths, strides, depths):
+        slots = block_slots(stem_channels, widths, strides, depths)
+        for i, slot in enumerate(slots):
             kernel, expansion = arch.stages[slot.stage].blocks[slot.index]
             stages[slot.stage].append(
                 MBConvBlock(
-                    slot.c_in, slot.c_out, kernel, expansion, slot.stride, activation, se_ratio
+                    slot.c_in,
+                    slot.c_out,
+                    kernel,
+                    expansion,
+                    slot.stride,
+                    activation,
+                    se_ratio,
+                    drop_path=drop_path * i / len(slots),
+                    **bn,
                 )
             )
         self.stages = nn.ModuleList(stages)
-        self.head = _conv_bn(widths[-1], head_channels, 1, activation=activation)
+        self.head = _conv_bn(widths[-1], head_channels, 1, activation=activation, **bn)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head_channels, num_classes)
 
@@ -179,4 +204,5 @@ class ChainNet(nn.Module):
         for stage in self.stages:
             x = stage(x)
         x = self.pool(self.head(x)).flatten(1)
+        x = F.dropout(x, self.dropout, self.training)
         return self.classifier(x)

@@ -50,7 +50,9 @@ class ChainSpace:
     The defaults fit 8x8 digits: three stages of widths 16/24/32 and strides 1/2/2 (8x8 -> 8x8 ->
     4x4 -> 2x2), so a forward pass is cheap, with the choices of Once-for-All (Cai et al., ICLR
     2020): kernels 3/5/7, expansions 3/4/6, depths 2/3/4. ``activation``, ``se_ratio`` and
-    ``stem_stride`` give MobileNetV3-style members (``activation="hswish", se_ratio=0.25``).
+    ``stem_stride`` give EfficientNet-style members (``activation="swish", se_ratio=0.25``);
+    MobileNetV3's hard-swish is available (``activation="hswish"``), but not its
+    squeeze-excite, per-block activations or head, so no member is a MobileNetV3.
     """
 
     def __init__(
