@@ -9,6 +9,13 @@ answers through its class's representative.
     bench = load()
     bench.query("|nor_conv_3x3~0|+|...|").val_acc
     clock = bench.clock(budget=600)   # seconds of simulated training
+
+Each record is one training run of the recipe's E epochs (``bench.epochs``; 4 on digits) with
+the learning rate annealed to 0 on one cosine schedule over all E epochs. The accuracy at epoch e
+is that run's e-th epoch, as NAS-Bench-201's per-epoch curves are: not a training of e epochs,
+whose own schedule would have reached 0 at epoch e and given other numbers.
+So a low-fidelity query reads the prefix of the full run, and resuming it (``SimulatedClock``)
+continues the same run.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ class Result:
 
     arch: str  # the class representative
     val_acc: float
-    test_acc: float | None  # None for an intermediate epoch: only the final one is recorded
+    # None for an intermediate epoch (only the final one is recorded), and in what a search is
+    # told (``nas_lab.strategies.searchable``): the test set is for reporting
+    test_acc: float | None
     train_loss: float
     train_time: float  # seconds of training up to this epoch, as recorded
     epoch: int
@@ -83,8 +92,9 @@ class Benchmark:
     def query(
         self, arch: nb201.Cell | str, seed: int | None = None, epoch: int | None = None
     ) -> Result:
-        """What training ``arch`` for ``epoch`` epochs (default: all) with ``seed`` (default:
-        the mean over the recorded seeds) gave."""
+        """What the full training of ``arch`` with ``seed`` (default: the mean over the recorded
+        seeds) showed after ``epoch`` epochs (default: all): the e-th epoch of the whole cosine
+        schedule, not a shorter training. Its ``train_time`` is e/E of the full run's."""
         row, e = self.row(arch), self._epoch_index(epoch)
         s = len(self.seeds) if seed is None else self._seed_index(seed)
         final = e == self.epochs - 1

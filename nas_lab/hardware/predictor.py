@@ -47,9 +47,15 @@ class LearnedLatencyPredictor:
     """Ridge regression from features of an architecture to its measured latency (ms).
 
     ``fit`` solves ``min_w ||X w + b - y||^2 + ridge ||w||^2`` in closed form (the intercept
-    ``b`` is not penalised); the course's counterpart of the latency predictors of FBNet (Wu et
-    al., CVPR 2019) and Once-for-All (Cai et al., ICLR 2020, Section 3.4), which fit a model to
-    measurements instead of adding up a table."""
+    ``b`` is not penalised). Neither FBNet nor Once-for-All fits latency: FBNet's latency-aware
+    loss sums per-block latencies from a lookup table (Wu et al., CVPR 2019, Section 3.2,
+    "Latency-Aware Loss Function"), and Once-for-All's "neural-network-twins" pair a learned
+    *accuracy* predictor (trained on 16K sub-networks' measured accuracies) with a latency
+    lookup table per device, built as ProxylessNAS's (Cai et al., ICLR 2020, Section 3.4): both
+    are :class:`~nas_lab.hardware.lookup.LatencyTable`. A latency predictor fitted to
+    whole-network measurements, as this one is, is e.g. BRP-NAS's graph convolutional network
+    (Dudziak et al., NeurIPS 2020). Ours is the simplest such model: linear in the table's own
+    block terms, so it is a lookup table learned from whole networks."""
 
     ridge: float = 1e-3
     weights: np.ndarray | None = None

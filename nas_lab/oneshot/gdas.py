@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from nas_lab.device import model_device
 from nas_lab.oneshot.darts import DARTS
 from nas_lab.spaces import nb201
 
@@ -87,8 +88,16 @@ class GDAS(DARTS):
         return index.tolist(), gates
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """One sampled forward pass; ``x`` is moved to the supernet's device (a batch made on
+        the CPU runs on a supernet built on the GPU)."""
         ops, gates = self.sample()
-        return self.net.gated(x, ops, gates)
+        return self.net.gated(x.to(model_device(self.net)), ops, gates)
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of one sampled forward pass, the labels on the logits' device."""
+        x, y = batch
+        logits = self.logits(x)
+        return F.cross_entropy(logits, y.to(logits.device))
 
 
 def search(seed: int = 0, fast: bool = False, **options) -> nb201.Cell:

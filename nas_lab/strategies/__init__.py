@@ -2,7 +2,8 @@
 
 As in NNI, the search space, the strategy and the evaluator are separate objects: a strategy
 proposes (``ask``) and learns from the answer (``tell``); ``run`` connects it to the benchmark's
-simulated clock, so every strategy is charged the same recorded training time for what it tries.
+simulated clock, so every strategy is charged the same recorded training time for what it tries,
+and is told what a search may see: the result without its test accuracy (``searchable``).
 
     from nas_lab import bench
     from nas_lab.strategies import run
@@ -14,6 +15,7 @@ simulated clock, so every strategy is charged the same recorded training time fo
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from contextlib import suppress
 from typing import Protocol
@@ -25,7 +27,10 @@ from nas_lab.spaces import as_rng, nb201
 
 
 class Strategy(Protocol):
-    """What every search strategy offers: propose a cell, learn from its result."""
+    """What every search strategy offers: propose a cell, learn from its result.
+
+    ``run`` tells a strategy what a search may see (``searchable``): the result without its test
+    accuracy, which is for reporting only."""
 
     def ask(self) -> nb201.Cell: ...
 
@@ -47,8 +52,11 @@ def run(
     strategy proposed that cell before (a converged controller keeps proposing one cell: free
     repeats would never spend the budget). The query that spends the budget completes, the next
     ask is not answered. ``upfront`` seconds are charged before the first ask (work the strategy
-    does before it trains anything, such as scoring a pool with a proxy). Returns the clock: its
-    trajectory is the run's record."""
+    does before it trains anything, such as scoring a pool with a proxy). The strategy is told
+    ``searchable(result)``, the result without its test accuracy: a search chooses on what it
+    can see (validation accuracy, costs) and the test set only reports its choice, as in
+    NAS-Bench-201's searches (Dong & Yang, ICLR 2020, Table 5). Returns the clock: its
+    trajectory, which keeps the test accuracy for reporting, is the run's record."""
     if not budget > 0:
         raise ValueError(f"budget must be a positive number of simulated seconds, got {budget!r}")
     rng = as_rng(seed)
@@ -60,9 +68,14 @@ def run(
             if clock.exhausted:
                 break
             cell = strategy.ask()
-            strategy.tell(cell, clock.query(cell))
+            strategy.tell(cell, searchable(clock.query(cell)))
             steps += 1
     return clock
+
+
+def searchable(result: Result) -> Result:
+    """``result`` as a search may see it: its test accuracy hidden (``None``)."""
+    return dataclasses.replace(result, test_acc=None)
 
 
 # Short name -> "module:Class" under nas_lab.strategies; the class takes ``seed=``. Imported only
