@@ -82,7 +82,8 @@ class MnasNetObjective(Constrained):
     """Make any ask-and-tell strategy maximise the MnasNet reward instead of accuracy: ``tell``
     hands the strategy a result whose ``val_acc`` is the reward of the measured accuracy and
     latency (MnasNet's controller is rewarded the same way). The record of what was really
-    measured stays in ``history``."""
+    measured (validation accuracy, latency, reward; a search never sees a test accuracy) stays in
+    ``history``."""
 
     def __init__(self, strategy, target: float, alpha: float = -0.07, beta: float = -0.07):
         if not is_real(target) or target <= 0:
@@ -99,7 +100,6 @@ class MnasNetObjective(Constrained):
             {
                 "arch": result.arch,
                 "val_acc": result.val_acc,
-                "test_acc": result.test_acc,
                 "latency_ms": result.latency_ms,
                 "reward": reward,
             }
