@@ -56,8 +56,8 @@ exercise(
 
 
 def expected_latency(logits: np.ndarray, latencies: np.ndarray) -> float:
-    """Cai, Zhu & Han (ICLR 2019), eq. 4, summed over blocks: ``sum_i sum_j softmax(logits_i)_j
-    LAT_ij`` for ``(blocks, candidates)`` arrays."""
+    """Cai, Zhu & Han (ICLR 2019), eqs. 5-6 (per block, then summed over blocks):
+    ``sum_i sum_j softmax(logits_i)_j LAT_ij`` for ``(blocks, candidates)`` arrays."""
     as_tensor = torch.as_tensor
     return float(proxylessnas.expected_latency(as_tensor(logits), as_tensor(latencies)))
 
@@ -90,7 +90,7 @@ def _most_likely_only(logits, latencies):  # the derived network's latency: not 
 
 exercise(
     "09.2",
-    title="expected latency (eq. 4)",
+    title="expected latency (eqs. 5-6)",
     points=2,
     inputs=_logit_inputs,
     compare=lambda expected, got: close(expected, got, rtol=1e-6),
