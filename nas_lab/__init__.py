@@ -5,7 +5,8 @@ The library is arranged by kind, in layers that import only downwards:
 1. foundations: ``spaces/`` (search spaces: NAS-Bench-201 cells, MBConv chains, macro nets),
    ``data``, ``train``, ``cost``, ``device``, ``pareto``, ``datafiles``, ``arguments``;
 2. evaluators: ``bench/`` (the tabular benchmark and its simulated clock), ``hardware/``
-   (latency measured, tabled, predicted, modelled), ``proxies/`` (zero-cost scores);
+   (latency measured, tabled, predicted, modelled), ``proxies/`` (zero-cost scores), ``curves``
+   (learning-curve extrapolation);
 3. search methods: ``strategies/`` (ask-and-tell on a table: random search, evolution, NSGA-II,
    REINFORCE, BO, BANANAS, and wrappers that change what a strategy is told) and ``oneshot/``
    (shared weights: DARTS, GDAS, PC-DARTS, ENAS, SPOS, ProxylessNAS, Once-for-All);

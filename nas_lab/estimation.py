@@ -10,8 +10,16 @@ to bottom the way the lesson builds it:
    Talwalkar, AISTATS 2016), and Hyperband, which hedges over how aggressive to be (Li et al.,
    JMLR 2018);
 4. early stopping inside random search: drop an architecture whose curve trails the incumbent's;
-5. test regret over simulated time, its mean and confidence band, and a harness that runs
+5. learning-curve extrapolation: a Bayesian ensemble of parametric curves fitted to the epochs
+   seen so far, the probability that the final accuracy beats the incumbent, and the stopping
+   rule that uses it (Domhan, Springenberg & Hutter, IJCAI 2015);
+6. test regret over simulated time, its mean and confidence band, and a harness that runs
    strategies at equal budget.
+
+An epoch-e accuracy in the table is the e-th epoch of one training on the full cosine schedule
+(as NAS-Bench-201's per-epoch curves are), not a training of e epochs whose schedule ends at e.
+So "stopping at epoch e" and "resuming to the end" are the same run, and a learning curve's
+prefix is what a search really sees of that run before deciding.
 
 Every search runs on the benchmark's ``SimulatedClock`` and returns it: its trajectory is the
 record. One rule holds for all of them: a query that starts before the budget is spent runs to
@@ -33,6 +41,12 @@ from tqdm.auto import tqdm
 
 from nas_lab.arguments import is_int
 from nas_lab.bench import Benchmark, BudgetExhausted, SimulatedClock
+from nas_lab.curves import (  # noqa: F401  (lesson 02 reads them as estimation.X)
+    CURVE_FAMILIES,
+    CurveForecast,
+    extrapolate,
+    should_stop_extrapolated,
+)
 from nas_lab.spaces import as_rng
 
 # A search as lesson 02 writes it: (bench, budget, seed) -> the clock it charged.
@@ -138,7 +152,13 @@ def random_search(
 ) -> SimulatedClock:
     """Random search (Li & Talwalkar, "Random Search and Reproducibility for Neural Architecture
     Search", UAI 2019): train architectures drawn at random for ``epochs`` epochs (default: all)
-    until the budget is spent, or the table is. Returns the clock; its trajectory is the record."""
+    until the budget is spent, or the table is. Returns the clock; its trajectory is the record.
+
+    Random search over the table's *classes*: each draw is a distinct isomorphism class (a table
+    row), uniformly, without replacement (see ``_start``). Lesson 02 uses this one. The
+    ask-and-tell ``strategies.random_search.RandomSearch`` of lessons 03-05 and 12 draws cell
+    *strings* uniformly from the 15,625, with replacement: the same baseline idea over another
+    distribution (a class with many isomorphic strings is drawn more often)."""
     epochs = _check_epoch(bench, bench.epochs if epochs is None else epochs, "epochs")
     clock, archs = _start(bench, budget, seed)
     with suppress(BudgetExhausted):
@@ -275,9 +295,9 @@ def should_stop(
 ) -> bool:
     """Stop a training run early when its validation accuracy after the check epoch is below
     ``threshold``, or below the incumbent's at the same epoch minus ``margin``. A crude rule in
-    the spirit of learning-curve-based termination (Domhan, Springenberg & Hutter, "Speeding up
-    Automatic Hyperparameter Optimization of Deep Neural Networks by Extrapolation of Learning
-    Curves", IJCAI 2015), which extrapolates the curve instead of reading one point of it."""
+    the spirit of learning-curve-based termination (Domhan, Springenberg & Hutter, IJCAI 2015),
+    which extrapolates the curve instead of reading one point of it: see
+    ``should_stop_extrapolated`` in section 5."""
     if threshold is not None and val_acc < threshold:
         return True
     return incumbent_val_acc is not None and val_acc < incumbent_val_acc - margin
@@ -314,7 +334,52 @@ def random_search_early_stopping(
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. Regret over simulated time, and comparing strategies at equal budget
+# 5. Learning-curve extrapolation, and the stopping rule that uses it
+# ---------------------------------------------------------------------------------------------
+
+# The model (Domhan et al., IJCAI 2015) lives in :mod:`nas_lab.curves`; here it decides inside
+# random search.
+
+
+def random_search_extrapolation(
+    bench: Benchmark,
+    budget: float | None,
+    seed: int | np.random.Generator,
+    delta: float = 0.05,
+    min_epoch: int = 2,
+    noise: float = 0.01,
+    draws: int = 16,
+) -> SimulatedClock:
+    """Random search with Domhan et al.'s learning-curve stopping rule: train each architecture
+    epoch by epoch and, from ``min_epoch`` on, stop it once ``should_stop_extrapolated`` judges
+    that its final validation accuracy will not beat the incumbent's (the best final one so
+    far). The clock charges only the epochs trained (training resumes), as for
+    ``random_search_early_stopping``; with the same seed it visits the same architectures as
+    ``random_search``, and the extrapolations draw from the same seeded generator after them."""
+    _check_epoch(bench, min_epoch, "min_epoch", top=bench.epochs - 1)
+    if min_epoch < 2:
+        raise ValueError(
+            "min_epoch must be at least 2: extrapolating needs two points of the curve"
+        )
+    rng = as_rng(seed)
+    clock, archs = _start(bench, budget, rng)
+    best = None
+    with suppress(BudgetExhausted):
+        for arch in archs:
+            curve = []
+            for epoch in range(1, bench.epochs + 1):
+                curve.append(clock.query(arch, epoch).val_acc)
+                if min_epoch <= epoch < bench.epochs and should_stop_extrapolated(
+                    curve, best, bench.epochs, delta, noise, draws, rng
+                ):
+                    break
+            else:  # trained to the end
+                best = curve[-1] if best is None else max(best, curve[-1])
+    return clock
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Regret over simulated time, and comparing strategies at equal budget
 # ---------------------------------------------------------------------------------------------
 
 

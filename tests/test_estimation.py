@@ -4,13 +4,18 @@ perfectly, in reverse, or with noise, as each test needs."""
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from nas_lab import estimation as est
-from nas_lab.bench import Benchmark, BudgetExhausted
+from nas_lab.bench import Benchmark, BudgetExhausted, build
 from nas_lab.spaces import nb201
+from nas_lab.strategies.random_search import RandomSearch
 
 
 def synthetic(
@@ -144,11 +149,50 @@ def test_random_search_trains_distinct_archs_fully_and_exhaustively(perfect4):
     assert set(epochs_of(low)) == {1} and len(low.trajectory) == 20
 
 
+def test_the_two_random_searches_draw_classes_and_strings_as_documented(perfect4):
+    # estimation.random_search: table classes, uniformly, each once (lesson 02).
+    clock = est.random_search(perfect4, 1000, seed=0)
+    drawn = [arch for _, arch, _, _ in clock.trajectory]
+    assert len(set(drawn)) == len(drawn) and set(drawn) <= set(perfect4.archs)
+    # RandomSearch: strings, uniformly, with replacement (lessons 03-05, 12): a class comes up
+    # in proportion to its number of strings, and strings repeat.
+    sampler = RandomSearch(seed=0)
+    asks = [sampler.ask() for _ in range(4000)]
+    assert len({str(c) for c in asks}) < len(asks)
+    sizes = Counter(str(c.canonical()) for c in nb201.all_cells())
+    big = max(sizes, key=sizes.get)  # the class with the most strings
+    share = sum(str(c.canonical()) == big for c in asks) / len(asks)
+    assert share == pytest.approx(sizes[big] / nb201.NUM_CELLS, rel=0.25)
+    assert (
+        "classes" in est.random_search.__doc__
+        and "without replacement" in est.random_search.__doc__
+    )
+    assert "strings" in RandomSearch.__doc__ and "with replacement" in RandomSearch.__doc__
+
+
+def test_an_epoch_e_record_is_epoch_e_of_the_full_cosine_schedule():
+    # The builder trains once for the recipe's epochs and records every epoch: the table's
+    # epoch-e accuracy is the prefix of that run, not a training of e epochs (issue 15, item 13).
+    tiny = replace(build.RECIPE, epochs=3, cells_per_stage=1, channels=4, train_fraction=0.5)
+    cell = nb201.Cell.from_string(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    )
+    full = build.run_record(cell, 0, tiny)
+    short = build.run_record(cell, 0, replace(tiny, epochs=2))
+    assert len(full["val_acc"]) == 3 and len(short["val_acc"]) == 2
+    # the learning rate falls more slowly over 3 epochs than over 2: another run from step 1 on
+    assert full["train_loss"][:2] != short["train_loss"] and full["val_acc"][:2] != short["val_acc"]
+    assert (
+        "cosine" in Benchmark.query.__doc__ and "not a shorter training" in Benchmark.query.__doc__
+    )
+
+
 STRATEGIES = {
     "random": est.random_search,
     "halving": lambda b, budget, s: est.successive_halving(b, budget, s, eta=2),
     "hyperband": est.hyperband,
     "early stopping": est.random_search_early_stopping,
+    "extrapolation": est.random_search_extrapolation,
 }
 
 
@@ -303,6 +347,192 @@ def test_early_stopping_measures_against_the_incumbent_not_the_last_finished():
         else:
             finished_but_not_best += 1
     assert finished_but_not_best > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-curve extrapolation (Domhan et al., IJCAI 2015) and its stopping rule
+# ---------------------------------------------------------------------------------------------
+
+
+def family_curve(name: str, shape: int, c: float, a: float, horizon: int) -> np.ndarray:
+    """c - a g(t), t = 1..horizon, for the shape-th grid point of a family of the ensemble."""
+    g, grid = est.CURVE_FAMILIES[name]
+    return c - a * g(np.arange(1, horizon + 1.0), horizon, *grid[shape])
+
+
+@pytest.mark.parametrize(
+    "name, shape, c, a",
+    [
+        ("pow3", 8, 0.95, 0.6),
+        ("weibull", 40, 0.92, 0.7),
+        ("mmf", 33, 0.9, 0.75),
+        ("ilog2", 0, 0.99, 0.5),
+    ],
+)
+def test_extrapolation_recovers_a_known_curve_from_its_prefix(name, shape, c, a):
+    truth = family_curve(name, shape, c, a, horizon=40)
+    clean = est.extrapolate(truth[:20], 40, noise=0.001, seed=0)
+    low, high = clean.band(0.9)
+    assert clean.mean() == pytest.approx(truth[-1], abs=0.002)
+    assert low[-1] <= truth[-1] <= high[-1] and high[-1] - low[-1] < 0.01
+    assert clean.family_weights[name] > 0.8
+    noisy = truth[:20] + 0.01 * np.random.default_rng(3).standard_normal(20)
+    fit = est.extrapolate(noisy, 40, noise=0.01, seed=0)
+    low, high = fit.band(0.95)
+    assert low[-1] <= truth[-1] <= high[-1] and fit.mean() == pytest.approx(truth[-1], abs=0.03)
+    assert high[-1] - low[-1] > 3 * (clean.band(0.95)[1][-1] - clean.band(0.95)[0][-1])
+
+
+def test_extrapolated_curves_rise_and_stay_accuracies():
+    # A steep prefix that a free power law would carry past 1 (as 0.10, 0.66, 0.92 on digits).
+    fit = est.extrapolate([0.10, 0.66, 0.92], 4, seed=0)
+    assert fit.curves.shape[1] == fit.horizon == 4 and fit.weights.sum() == pytest.approx(1)
+    assert (fit.curves[:, -1] <= 1).all() and (fit.curves[:, 0] >= 0).all()
+    assert (fit.curves[:, -1] >= fit.curves[:, 0]).all()
+    assert 0.92 < fit.mean() <= 1
+    flat = est.extrapolate([0.5, 0.5, 0.5, 0.5], 8, noise=0.001, seed=0)
+    assert flat.mean() == pytest.approx(0.5, abs=0.01)  # nothing says it will rise
+    with warnings.catch_warnings():  # a 2-epoch horizon: some shapes are flat to float precision
+        warnings.simplefilter("error")
+        short = est.extrapolate([0.3, 0.6], 2, seed=0)
+    assert np.isfinite(short.mean()) and abs(sum(short.family_weights.values()) - 1) < 1e-9
+
+
+def test_improvement_probability_is_monotone_in_the_incumbent():
+    fit = est.extrapolate([0.3, 0.55, 0.68, 0.75], 12, seed=0)
+    bars = np.linspace(0, 1.1, 111)
+    p = np.array([fit.prob_above(bar) for bar in bars])
+    assert (np.diff(p) <= 0).all() and p[0] == pytest.approx(1, abs=1e-6) and p[-1] < 1e-3
+    assert p[np.searchsorted(bars, fit.mean())] == pytest.approx(0.5, abs=0.2)
+
+
+def test_extrapolation_is_seeded():
+    runs = [est.extrapolate([0.2, 0.5, 0.6], 10, seed=s) for s in (4, 4, 5)]
+    np.testing.assert_array_equal(runs[0].curves, runs[1].curves)
+    assert runs[0].curves.shape != runs[2].curves.shape or (runs[0].curves != runs[2].curves).any()
+    assert runs[0].prob_above(0.7) == pytest.approx(runs[2].prob_above(0.7), abs=0.05)
+
+
+def test_extrapolation_refuses_bad_input_clearly():
+    with pytest.raises(ValueError, match="at least 2 epochs"):
+        est.extrapolate([0.5], 4)
+    with pytest.raises(ValueError, match="divide percentages by 100"):
+        est.extrapolate([50.0, 70.0], 4)
+    with pytest.raises(ValueError, match="horizon must be an integer epoch"):
+        est.extrapolate([0.5, 0.6, 0.7], 2)
+    with pytest.raises(ValueError, match="noise must be a positive"):
+        est.extrapolate([0.5, 0.6], 4, noise=0)
+
+
+def test_stopping_rule_stops_a_curve_that_cannot_catch_up_and_keeps_one_that_will():
+    plateau = family_curve("weibull", 14, 0.80, 0.5, horizon=10)  # flat at 0.80 from epoch 5
+    bloomer = family_curve("pow3", 12, 1.0, 0.75, horizon=10)  # still rising, ends at 0.88
+    assert plateau[5] < bloomer[5] < 0.85 < bloomer[-1] and plateau[-1] < 0.81
+    stop = est.should_stop_extrapolated
+    assert stop(plateau[:6], 0.85, horizon=10, seed=0)
+    assert not stop(bloomer[:6], 0.85, horizon=10, seed=0)
+    assert not stop(plateau[:6], None, horizon=10, seed=0)  # no incumbent yet
+    assert not stop(plateau[:1], 0.85, horizon=10, seed=0)  # one point: nothing to fit
+    assert not stop(plateau[:6], 0.7, horizon=10, seed=0)  # already above the incumbent
+    assert not stop([0.9, 0.5], 0.95, horizon=10, seed=0)  # no rising curve fits: go on
+    with pytest.raises(ValueError, match="delta must be a probability"):
+        stop(plateau[:4], 0.9, horizon=10, delta=1.5)
+
+
+def late_bloomers(n_archs: int = 30, epochs: int = 8, times: np.ndarray | None = None) -> Benchmark:
+    """Pow3 curves (a shape of the ensemble's grid) whose epoch-1 accuracy is anti-correlated with
+    the final one: the best cell starts lowest. Reading one early point misleads; extrapolating
+    the curve does not."""
+    arrays = dict(synthetic(n_archs, epochs, times=times).arrays)
+    final = arrays["val_acc"][:, 0, -1].astype(float)  # 0.6 + 0.3 q, distinct
+    start = 0.5 - (final - 0.6)  # 0.5 for the worst cell, 0.2 for the best
+    rise = family_curve("pow3", 10, 1, 1, epochs)  # 1 - t^-alpha
+    rise = (rise - rise[0]) / (rise[-1] - rise[0])  # 0 at epoch 1, 1 at the last
+    val = start[:, None] + (final - start)[:, None] * rise[None, :]
+    arrays["val_acc"] = np.repeat(val[:, None, :], 2, axis=1)
+    return Benchmark(arrays, manifest={})
+
+
+def trainings(clock) -> list[tuple[str, int]]:
+    """(architecture, epochs trained) in visiting order: the search queries one epoch at a time."""
+    runs: list[tuple[str, int]] = []
+    for _, arch, _, _ in clock.trajectory:
+        if runs and runs[-1][0] == arch:
+            runs[-1] = (arch, runs[-1][1] + 1)
+        else:
+            runs.append((arch, 1))
+    return runs
+
+
+def test_extrapolation_search_stops_only_what_cannot_win_and_keeps_the_late_bloomer():
+    bench = late_bloomers()
+    best, epochs = bench.best("test_acc").arch, bench.epochs
+    missed_by_one_point = 0
+    for seed in range(5):
+        clock = est.random_search_extrapolation(bench, None, seed)
+        runs, incumbent, stopped = trainings(clock), -np.inf, 0
+        full = est.random_search(bench, None, seed)
+        assert [arch for arch, _ in runs] == [arch for _, arch, _, _ in full.trajectory]
+        for arch, trained in runs:
+            final = bench.query(arch, seed=clock.seed).val_acc
+            if trained < epochs:  # stopped: it could not have beaten the incumbent
+                assert trained >= 2 and final < incumbent
+                stopped += 1
+            else:
+                incumbent = max(incumbent, final)
+        assert est.incumbents(clock)[-1] == best and stopped >= len(bench) // 2
+        assert clock.elapsed < 0.75 * full.elapsed
+        one_point = est.random_search_early_stopping(bench, None, seed, check_epoch=1)
+        missed_by_one_point += est.incumbents(one_point)[-1] != best
+    assert missed_by_one_point >= 3  # the epoch-1 rule drops the late bloomer
+
+
+def test_extrapolation_search_is_domhans_rule_against_the_best_final_so_far():
+    # Replay on a table of finals closer together than the noise, where some finished trainings
+    # end below the incumbent: the bar must stay the best final accuracy so far (not the last
+    # one), checked after epochs 2..E-1, with the draws taken from the search's generator in turn.
+    bench = late_bloomers(n_archs=243, epochs=6)
+    clock = est.random_search_extrapolation(bench, None, seed=2)
+    rng = np.random.default_rng(2)
+    seed = bench.seeds[int(rng.integers(len(bench.seeds)))]
+    order = [bench.archs[i] for i in rng.permutation(len(bench))]
+    assert clock.seed == seed and [arch for arch, _ in trainings(clock)] == order
+    best, below = None, 0
+    for arch, trained in trainings(clock):
+        curve = [bench.query(arch, seed=seed, epoch=e).val_acc for e in range(1, 7)]
+        for epoch in range(2, 6):
+            if est.should_stop_extrapolated(curve[:epoch], best, 6, seed=rng):
+                assert trained == epoch
+                break
+        else:
+            assert trained == 6
+            below += best is not None and curve[-1] < best
+            best = curve[-1] if best is None else max(best, curve[-1])
+    assert below > 0
+
+
+def test_extrapolation_search_charges_only_the_epochs_trained():
+    times = np.random.default_rng(0).uniform(50, 150, size=30)
+    bench = late_bloomers(times=times)
+    clock = est.random_search_extrapolation(bench, None, seed=1)
+    steps = [times[bench.row(arch)] / bench.epochs for _, arch, _, _ in clock.trajectory]
+    assert [t for t, *_ in clock.trajectory] == pytest.approx(np.cumsum(steps))
+    charged = sum(times[bench.row(arch)] * trained / 8 for arch, trained in trainings(clock))
+    assert clock.elapsed == pytest.approx(charged) and charged < times.sum()
+    assert epochs_of(clock) == [e for _, trained in trainings(clock) for e in range(1, trained + 1)]
+
+
+def test_extrapolation_search_is_seeded(perfect4):
+    bench = late_bloomers()
+    a, b = (est.random_search_extrapolation(bench, 2000, seed=3) for _ in range(2))
+    assert a.trajectory == b.trajectory and a.seed == b.seed
+    assert est.random_search_extrapolation(bench, 2000, seed=4).trajectory != a.trajectory
+    rng = np.random.default_rng(3)
+    assert est.random_search_extrapolation(bench, 2000, rng).trajectory == a.trajectory
+    with pytest.raises(ValueError, match="at least 2"):
+        est.random_search_extrapolation(perfect4, 1000, 0, min_epoch=1)
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        est.random_search_extrapolation(perfect4, 1000, 0, min_epoch=4)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nas_lab"
 METHODS = ("spaces", "bench", "hardware", "proxies", "strategies", "oneshot")
-FOUNDATIONS = ("data", "train", "cost", "device", "pareto", "datafiles", "arguments")
+FOUNDATIONS = ("data", "train", "cost", "device", "pareto", "datafiles", "arguments", "curves")
 MACHINERY = ("checks", "grading", "lessons", "widgets", "notebook", "cli")
 
 

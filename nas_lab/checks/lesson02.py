@@ -111,3 +111,61 @@ exercise(
     inputs=_bracket_inputs,
     wrong=[_one_bracket_short, _floor_of_n],
 )(hyperband_brackets)
+
+# ---- 02.4: the probability that a training beats the incumbent (Domhan et al., 2015) ------
+
+
+def improvement_probability(finals, weights, noise: float, incumbent: float) -> float:
+    """P(y_T > incumbent) = sum_s w_s (1 - Phi((incumbent - f_s) / sigma)) over posterior samples
+    f_s of the curve at the horizon with weights w_s: ``CurveForecast.prob_above``."""
+    finals = np.asarray(finals, dtype=float)[:, None]
+    forecast = estimation.CurveForecast(finals, np.asarray(weights, dtype=float), noise, {})
+    return forecast.prob_above(incumbent)
+
+
+def _forecast_inputs(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for size in (1, 7, 60, 300):
+        centre, spread = rng.uniform(0.6, 0.95), rng.uniform(0.005, 0.05)
+        finals = np.clip(rng.normal(centre, spread, size), 0, 1).round(4)
+        weights = rng.dirichlet(np.full(size, 0.5))  # far from uniform
+        noise = float(rng.uniform(0.003, 0.03))
+        incumbent = float(rng.choice(finals) + rng.normal(0, noise))
+        cases.append((finals.tolist(), weights.tolist(), noise, incumbent))
+    finals, weights = cases[2][0], cases[2][1]
+    cases.append(([0.9] * 5, [0.2] * 5, 0.01, 0.9))  # tied with every sample: one half
+    cases.append((finals, weights, 0.02, 1.2))  # far above every sample: 0
+    cases.append((finals, weights, 0.001, max(finals) - 0.05))  # tiny noise, mostly above
+    return cases
+
+
+def _without_noise(finals, weights, noise, incumbent):  # P(f(T) > y): forgets the noise term
+    return float(np.asarray(weights) @ (np.asarray(finals) > incumbent))
+
+
+def _unweighted(finals, weights, noise, incumbent):  # treats the samples as equally likely
+    from scipy.stats import norm
+
+    return float(np.mean(norm.cdf((np.asarray(finals) - incumbent) / noise)))
+
+
+def _flipped(finals, weights, noise, incumbent):  # P(y_T < incumbent)
+    from scipy.stats import norm
+
+    return float(np.asarray(weights) @ norm.cdf((incumbent - np.asarray(finals)) / noise))
+
+
+def _variance_for_sd(finals, weights, noise, incumbent):  # divides by sigma^2
+    from scipy.stats import norm
+
+    return float(np.asarray(weights) @ norm.cdf((np.asarray(finals) - incumbent) / noise**2))
+
+
+exercise(
+    "02.4",
+    title="the probability of beating the incumbent",
+    points=2,
+    inputs=_forecast_inputs,
+    compare=close,
+    wrong=[_without_noise, _unweighted, _flipped, _variance_for_sd],
+)(improvement_probability)

@@ -6,6 +6,18 @@ proposes a cell drawn uniformly from the 15,625 strings and learns nothing from 
 
     from nas_lab.strategies import run
     clock = run(RandomSearch(seed=0), bench, budget=600, seed=0)
+
+The library has two random searches, over two distributions:
+
+- this one, random search over *strings*: uniform over the 15,625 cell strings, with
+  replacement. An isomorphism class comes up in proportion to its number of strings, and a
+  string drawn twice is trained, and paid for, twice (``strategies.run`` charges every ask).
+  It is the ask-and-tell baseline of lessons 03 (RL controller), 04 (evolution), 05 (BO and
+  predictors) and 12 (capstone), and of ``nas-lab compare``: the strategies it is compared
+  with propose strings too;
+- ``estimation.random_search``, random search over *classes*: uniform over the table's
+  isomorphism classes (one row each), without replacement. Lesson 02 uses it, with the
+  multi-fidelity searches built on the same draw (``estimation._start``).
 """
 
 from __future__ import annotations
@@ -17,7 +29,8 @@ from nas_lab.spaces import as_rng, nb201
 
 
 class RandomSearch:
-    """Ask: a uniformly random cell (``nb201.sample``). Tell: nothing to learn."""
+    """Random search over strings. Ask: a cell string drawn uniformly from the 15,625
+    (``nb201.sample``), with replacement. Tell: nothing to learn."""
 
     def __init__(self, seed: int | np.random.Generator = 0):
         self.rng = as_rng(seed)
