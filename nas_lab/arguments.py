@@ -28,3 +28,17 @@ def positive_int(name: str, value: object) -> int:
     if not is_int(value) or value < 1:  # type: ignore[operator]
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)  # type: ignore[call-overload]
+
+
+def check_probability(name: str, value: object) -> float:
+    """``value`` as a float; a ValueError naming ``name`` unless it is a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: object) -> float:
+    """``value`` as a float; a ValueError naming ``name`` unless it is a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)

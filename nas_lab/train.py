@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -279,3 +279,39 @@ def _elapsed(start: float, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)  # GPU work is asynchronous: wait before reading the clock
     return time.perf_counter() - start
+
+
+@torch.no_grad()
+def recalibrate_bn(
+    net: nn.Module,
+    images: torch.Tensor,
+    batch_size: int = 256,
+    forward: Callable[[torch.Tensor], object] | None = None,
+) -> nn.Module:
+    """Re-estimate every BatchNorm's running mean and variance from ``images`` (Cai et al.,
+    ICLR 2020, Section 3.4: "we re-calibrate the batch normalization statistics"). The
+    supernet's statistics were averaged over many subnets, so they fit none exactly. Statistics
+    are reset, then accumulated as a plain average over the batches (``momentum=None``); the
+    weights are not touched. ``forward`` runs a batch (default ``net``; a path of a supernet, for
+    example). Returns ``net``, in eval mode."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise ValueError("the network has no BatchNorm layer to recalibrate")
+    if len(images) < 2:
+        raise ValueError("recalibration needs at least 2 images (BatchNorm's batch variance)")
+    device = model_device(net)
+    forward = net if forward is None else forward
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    net.train()
+    try:
+        for chunk in images.split(batch_size):
+            if len(chunk) > 1:
+                forward(chunk.to(device))
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        net.eval()
+    return net

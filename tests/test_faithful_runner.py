@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas_lab import bench, notebook
+from nas_lab import bench, device, notebook
 from nas_lab.oneshot import gdas
 from nas_lab.oneshot import supernet as sn
 from nas_lab.spaces import nb201
@@ -117,10 +117,10 @@ def test_setup_takes_one_thread_without_a_gpu_unless_told(monkeypatch, sixteen_c
 def test_setup_refuses_a_thread_count_that_is_not_a_positive_integer(monkeypatch, setting):
     monkeypatch.setenv("NAS_LAB_THREADS", setting)
     with pytest.raises(ValueError, match="NAS_LAB_THREADS"):
-        notebook.torch_threads(cuda=True, cores=16)
+        device.thread_count(cuda=True, cores=16)
 
 
 def test_fewer_cores_than_the_cap_take_them_all(monkeypatch):
     monkeypatch.delenv("NAS_LAB_THREADS", raising=False)
-    assert notebook.torch_threads(cuda=True, cores=2) == 2
-    assert notebook.torch_threads(cuda=True, cores=64) == notebook.GPU_THREADS == 4
+    assert device.thread_count(cuda=True, cores=2) == 2
+    assert device.thread_count(cuda=True, cores=64) == device.GPU_THREADS == 4

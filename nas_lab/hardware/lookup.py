@@ -22,14 +22,6 @@ from torch import nn
 from nas_lab.hardware.timing import measure_latency
 from nas_lab.spaces.mbconv import MBConvBlock, block_slots, out_side, seeded_init
 
-__all__ = [
-    "BlockSpec",
-    "LatencyTable",
-    "block_specs",
-    "measure_ends",
-    "build_latency_table",
-]
-
 
 @dataclass(frozen=True, order=True)
 class BlockSpec:

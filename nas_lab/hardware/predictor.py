@@ -16,13 +16,6 @@ import numpy as np
 from nas_lab.arguments import is_real
 from nas_lab.hardware.timing import measure_latency
 
-__all__ = [
-    "block_features",
-    "LearnedLatencyPredictor",
-    "prediction_errors",
-    "measure_networks",
-]
-
 
 def block_features(space, arch) -> np.ndarray:
     """The features of a learned latency predictor for a :class:`ChainSpace` architecture: per

@@ -20,17 +20,6 @@ from nas_lab.arguments import check_int
 from nas_lab.hardware.timing import measure_latency
 from nas_lab.spaces.mbconv import out_side
 
-__all__ = [
-    "BYTES_PER_VALUE",
-    "conv_cost",
-    "layer_costs",
-    "conv_throughput",
-    "DeviceProfile",
-    "PROFILES",
-    "layer_time_ms",
-    "roofline_latency",
-]
-
 # ---------------------------------------------------------------------------------------------
 # FLOPs against latency, layer by layer
 # ---------------------------------------------------------------------------------------------

@@ -26,14 +26,6 @@ from torch import nn
 from nas_lab.arguments import check_int
 from nas_lab.device import model_device
 
-__all__ = [
-    "MIN_BLOCK_SECONDS",
-    "CLOCKS",
-    "torch_threads",
-    "time_forward",
-    "measure_latency",
-]
-
 MIN_BLOCK_SECONDS = 1e-3  # one timed block lasts at least this long (see measure_latency)
 
 

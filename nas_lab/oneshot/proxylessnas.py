@@ -88,6 +88,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas_lab.hardware.lookup import BlockSpec, LatencyTable
+from nas_lab.oneshot.supernet import endless_batches, halves
 from nas_lab.spaces.mbconv import ChainArch, MBConvBlock, Stage, block_slots
 
 __all__ = [
@@ -397,21 +398,6 @@ def architecture_step(
 # ---- the search ----------------------------------------------------------------------------------
 
 
-def _halves(dataset, seed: int, device: torch.device):
-    """Two stratified halves of a TensorDataset, on ``device``: one for the weights, one for
-    the architecture (the paper holds out part of ImageNet's training set the same way)."""
-    from torch.utils.data import TensorDataset
-
-    from nas_lab import data
-
-    x, y = dataset.tensors
-    first, second = data.stratified_split(y.numpy(), (0.5,), seed)
-    return (
-        TensorDataset(x[first].to(device), y[first].to(device)),
-        TensorDataset(x[second].to(device), y[second].to(device)),
-    )
-
-
 @torch.no_grad()
 def _path_accuracy(
     net: LatencyAwareSupernet, dataset, paths: torch.Tensor, device, calibration=None
@@ -420,17 +406,11 @@ def _path_accuracy(
     ``calibration`` (a dataset), BatchNorm's running statistics are first re-estimated on it
     for this path alone (their cumulative average over its batches): during the search each
     candidate's statistics averaged over whatever paths ran before it."""
-    from nas_lab.train import batches
+    from nas_lab.train import batches, recalibrate_bn
 
     was_training = net.training
     if calibration is not None:
-        for module in net.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None
-        net.train()
-        for x, _ in batches(calibration, 256, None, device):
-            net.binarized(x, paths)
+        recalibrate_bn(net, calibration.tensors[0], forward=lambda x: net.binarized(x, paths))
     net.eval()
     correct = 0
     for x, y in batches(dataset, 256, None, device):
@@ -484,14 +464,10 @@ def latency_aware_search(
         net.weight_parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4
     )
     opt_a = torch.optim.Adam([net.arch_logits], lr=arch_lr, betas=(0.0, 0.999))
-    train_half, arch_half = _halves(splits.train, seed, device)
+    data = halves(splits.train, seed, device)
+    train_half, arch_half = data.weights, data.arch
     generator = torch.Generator().manual_seed(seed)
-
-    def arch_batches():
-        while True:
-            yield from batches(arch_half, batch_size, generator, device)
-
-    arch_data = arch_batches()
+    arch_data = endless_batches(arch_half, batch_size, generator)
     for epoch in trange(epochs, desc="ProxylessNAS", disable=not progress, leave=False):
         for x, y in batches(train_half, batch_size, generator, device):
             weight_step(net, x, y, opt_w, generator)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 import nas_lab
 from nas_lab.bench import Benchmark
 from nas_lab.datafiles import data_file
+from nas_lab.device import thread_count
 from nas_lab.oneshot import METHODS, darts, enas, gdas, ground_truth, pcdarts, spos
 from nas_lab.oneshot import supernet as sn
 from nas_lab.spaces import nb201
@@ -220,8 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="+", default=None, help=f"from {list(SEARCHERS)}")
     parser.add_argument("--out", type=Path, default=FOLDER)
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():  # tiny networks: one thread is fastest (notebook.setup)
-        torch.set_num_threads(int(os.environ.get("NAS_LAB_THREADS", "1")))
+    torch.set_num_threads(thread_count(torch.cuda.is_available()))  # as a lesson's setup()
     run_all(args.seeds, args.methods, args.out)
 
 

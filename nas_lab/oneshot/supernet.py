@@ -276,15 +276,19 @@ class SearchData:
     arch: TensorDataset
 
 
-def search_data(seed: int = 0, device: torch.device | str = "cpu") -> SearchData:
-    """Split the benchmark recipe's training split (digits, data seed of the recipe) in two
-    stratified halves, seeded by ``seed``, and put them on ``device``."""
-    splits = data.load(RECIPE.dataset, seed=RECIPE.data_seed)
-    x, y = splits.train.tensors
+def halves(dataset: TensorDataset, seed: int = 0, device: torch.device | str = "cpu") -> SearchData:
+    """Split ``dataset`` in two stratified halves, seeded by ``seed``, on ``device``: one for the
+    weights, one for the architecture."""
+    x, y = dataset.tensors
     first, second = data.stratified_split(y.numpy(), (0.5,), seed)
     device = torch.device(device)
     half = lambda idx: TensorDataset(x[idx].to(device), y[idx].to(device))  # noqa: E731
     return SearchData(weights=half(first), arch=half(second))
+
+
+def search_data(seed: int = 0, device: torch.device | str = "cpu") -> SearchData:
+    """:func:`halves` of the benchmark recipe's training split (digits, the recipe's data seed)."""
+    return halves(data.load(RECIPE.dataset, seed=RECIPE.data_seed).train, seed, device)
 
 
 def endless_batches(

@@ -67,12 +67,8 @@ from nas_lab.oneshot.ofa.store import (
     space_config,
     train_from_scratch,
 )
-from nas_lab.oneshot.ofa.subnets import (
-    calibration_images,
-    extract_subnet,
-    recalibrate_bn,
-    subnet_accuracy,
-)
+from nas_lab.oneshot.ofa.subnets import calibration_images, extract_subnet, subnet_accuracy
+from nas_lab.train import recalibrate_bn  # Section 3.4's step, shared with ProxylessNAS
 
 __all__ = [
     # elastic: kernel, width and depth

@@ -2,8 +2,9 @@
 
 After Cai, Gan, Wang, Zhang & Han, "Once-for-All: Train One Network and Specialize it for
 Efficient Deployment", ICLR 2020, Section 3.4: :func:`extract_subnet` copies a subnet's weights
-into a stand-alone :class:`~nas_lab.spaces.mbconv.ChainNet`; :func:`recalibrate_bn` re-estimates
-its BatchNorm statistics on a few batches (the supernet's running statistics mix all subnets).
+into a stand-alone :class:`~nas_lab.spaces.mbconv.ChainNet`;
+:func:`~nas_lab.train.recalibrate_bn` re-estimates its BatchNorm statistics on a few batches
+(the supernet's running statistics mix all subnets).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 from nas_lab.data import Splits
 from nas_lab.oneshot.ofa.elastic import OFASupernet
 from nas_lab.spaces.mbconv import ChainArch, ChainNet
+from nas_lab.train import recalibrate_bn
 
 
 def _copy_bn(target: nn.BatchNorm2d, source: nn.BatchNorm2d, channels: int) -> None:
@@ -46,37 +48,8 @@ def extract_subnet(supernet: OFASupernet, arch: ChainArch | str) -> ChainNet:
     return net.eval()
 
 
-@torch.no_grad()
-def recalibrate_bn(net: nn.Module, images: torch.Tensor, batch_size: int = 256) -> nn.Module:
-    """Re-estimate every BatchNorm's running mean and variance from ``images`` (Cai et al.,
-    ICLR 2020, Section 3.4: "we re-calibrate the batch normalization statistics"). The
-    supernet's statistics were averaged over many subnets, so they fit none exactly. Statistics
-    are reset, then accumulated as a plain average over the batches (``momentum=None``); the
-    weights are not touched. Returns ``net``, in eval mode."""
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        raise ValueError("the network has no BatchNorm layer to recalibrate")
-    if len(images) < 2:
-        raise ValueError("recalibration needs at least 2 images (BatchNorm's batch variance)")
-    device = next(net.parameters()).device
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    net.train()
-    try:
-        for chunk in images.split(batch_size):
-            if len(chunk) > 1:
-                net(chunk.to(device))
-    finally:
-        for m, momentum in zip(norms, momenta, strict=True):
-            m.momentum = momentum
-        net.eval()
-    return net
-
-
 def calibration_images(splits: Splits, count: int = 512, seed: int = 0) -> torch.Tensor:
-    """A seeded random subset of the training images, for :func:`recalibrate_bn`."""
+    """A seeded random subset of the training images, for :func:`~nas_lab.train.recalibrate_bn`."""
     images = splits.train.tensors[0]
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
     return images[pick]

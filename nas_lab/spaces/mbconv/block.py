@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nas_lab.arguments import check_int
+from nas_lab.arguments import check_int, check_positive, check_probability
 
 # The activations of the family: ReLU6 (MobileNetV2, Sandler et al., CVPR 2018), hard-swish
 # x * ReLU6(x + 3) / 6 (MobileNetV3, Howard et al., ICCV 2019, Section 5.2) and swish x * sigmoid(x)
@@ -130,9 +130,9 @@ class MBConvBlock(nn.Module):
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
         se_ratio = _check_se_ratio(se_ratio)
-        drop_path = _check_probability("drop_path", drop_path)
-        bn = {"bn_eps": _check_positive("bn_eps", bn_eps)}
-        bn["bn_momentum"] = _check_probability("bn_momentum", bn_momentum)
+        drop_path = check_probability("drop_path", drop_path)
+        bn = {"bn_eps": check_positive("bn_eps", bn_eps)}
+        bn["bn_momentum"] = check_probability("bn_momentum", bn_momentum)
         hidden = c_in * expansion
         self.c_in, self.c_out, self.hidden = c_in, c_out, hidden
         self.kernel, self.expansion, self.stride = kernel, expansion, stride
@@ -179,18 +179,6 @@ def _check_se_ratio(value: object) -> float:
         raise ValueError(
             f"se_ratio must be a number in [0, 1] (0: no squeeze-excite), got {value!r}"
         )
-    return float(value)
-
-
-def _check_probability(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 

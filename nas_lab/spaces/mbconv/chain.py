@@ -16,12 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas_lab.arguments import check_int
+from nas_lab.arguments import check_int, check_positive, check_probability
 from nas_lab.spaces.mbconv.block import (
     MBConvBlock,
     _check_kernel,
-    _check_positive,
-    _check_probability,
     _conv_bn,
     block_slots,
 )
@@ -157,11 +155,11 @@ class ChainNet(nn.Module):
             check_int("resolution", resolution)
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
-        self.dropout = _check_probability("dropout", dropout)
-        drop_path = _check_probability("drop_path", drop_path)
+        self.dropout = check_probability("dropout", dropout)
+        drop_path = check_probability("drop_path", drop_path)
         self.arch, self.in_channels, self.resolution = arch, in_channels, resolution
-        bn = {"bn_eps": _check_positive("bn_eps", bn_eps)}
-        bn["bn_momentum"] = _check_probability("bn_momentum", bn_momentum)
+        bn = {"bn_eps": check_positive("bn_eps", bn_eps)}
+        bn["bn_momentum"] = check_probability("bn_momentum", bn_momentum)
         self.stem = _conv_bn(
             in_channels, stem_channels, 3, stem_stride, activation=activation, **bn
         )
