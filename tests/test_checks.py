@@ -3,6 +3,7 @@ each plausible wrong answer kept beside it. Plus the behaviour of `check` itself
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import nas_lab
@@ -100,3 +101,14 @@ def test_an_answer_of_the_wrong_form_is_a_reason_not_a_crash():
 
     result = checks.evaluate(REGISTRY["00.3"], history_is_a_number, 0)
     assert not result.passed and "wrong form" in result.reason
+
+
+def test_the_verdict_needs_one_outcome_per_case():
+    """A verdict never passes an answer on fewer outputs than inputs (a child that reported
+    too few, say): the cases and outcomes must line up."""
+    ex = checks.get("04.3")
+    cases = ex.inputs(np.random.default_rng(0))
+    ran = [(True, ex.call(ex.reference, args)) for args in cases]
+    assert checks.verdict(ex, cases, ran)[0]
+    with pytest.raises(ValueError):
+        checks.verdict(ex, cases, ran[:-1])

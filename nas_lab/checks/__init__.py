@@ -216,7 +216,7 @@ def verdict(
     just before the reference does; the first failure decides. The grader passes the outputs its
     child process reported, which crossed a JSON pipe, and ``as_sent``: the same conversion, for
     the reference's output. A comparison that breaks is then "an output of the wrong form"."""
-    for args, (ran, got) in zip(cases, outcomes, strict=False):
+    for args, (ran, got) in zip(cases, outcomes, strict=True):  # one outcome per case
         if not ran:
             return False, got
         if as_sent is None:

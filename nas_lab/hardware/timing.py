@@ -47,7 +47,7 @@ def torch_threads(threads: int) -> Iterator[None]:
 CLOCKS = ("wall", "cpu")
 
 
-def _clock(device: torch.device, kind: str = "wall") -> Callable[[], float]:
+def device_clock(device: torch.device, kind: str = "wall") -> Callable[[], float]:
     """A wall clock that first waits for the GPU: CUDA kernels run asynchronously, so without
     ``torch.cuda.synchronize`` the clock would time the kernel *launches*, not the work.
 
@@ -82,7 +82,7 @@ def time_forward(
     """Median time of one ``net(x)`` call in **milliseconds**, with ``net`` and ``x`` as they are
     (their device, the model's train/eval mode: :func:`measure_latency` sets those up), under
     ``torch.no_grad()`` at ``threads`` CPU threads, timed with ``torch.utils.benchmark.Timer`` on
-    the clock ``clock`` of ``x``'s device (see :func:`_clock`).
+    the clock ``clock`` of ``x``'s device (see :func:`device_clock`).
 
     ``warmup`` untimed calls come first. Then the blocks of calls, chosen one of two ways:
 
@@ -103,7 +103,7 @@ def time_forward(
         isinstance(min_run_time, bool) or not isinstance(min_run_time, Real) or not min_run_time > 0
     ):
         raise ValueError(f"min_run_time must be a number of seconds > 0, got {min_run_time!r}")
-    clock_fn = _clock(x.device, clock)
+    clock_fn = device_clock(x.device, clock)
     with torch.no_grad(), torch_threads(threads):
         for _ in range(warmup):
             net(x)
@@ -144,7 +144,7 @@ def measure_latency(
       negligible, and yields the mean time of one call. The median over blocks ignores the odd
       block slowed down by another process. On CUDA the clock synchronises the GPU before each
       read;
-    - ``clock="cpu"`` times CPU time instead of wall time (see :func:`_clock`): use it when
+    - ``clock="cpu"`` times CPU time instead of wall time (see :func:`device_clock`): use it when
       other jobs share the machine and the wall clock would count their time too.
     """
     shape = tuple(input_shape)
@@ -163,7 +163,7 @@ def measure_latency(
     # Random, not zero, input: some kernels take shortcuts on zeros or denormals.
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(shape, generator=generator).to(target)
-    _clock(target, clock)  # a bad clock is refused before the model is touched
+    device_clock(target, clock)  # a bad clock is refused before the model is touched
     was_training = net.training
     net.eval()
     try:

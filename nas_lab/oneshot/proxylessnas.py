@@ -532,10 +532,10 @@ def step_costs(
     computed and dropped (BatchNorm's running statistics do move)."""
     from torch.utils import benchmark
 
-    from nas_lab.hardware.timing import _clock
+    from nas_lab.hardware.timing import device_clock
     from nas_lab.oneshot.supernet import peak_memory
 
-    timer_fn = _clock(x.device, clock)
+    timer_fn = device_clock(x.device, clock)
 
     two = net.sample_paths(2, torch.Generator().manual_seed(seed))
     one = two[:, :1]  # the weight step runs the architecture step's active path alone
